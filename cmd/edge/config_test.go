@@ -1,0 +1,203 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// fakeDirs says every path is a directory except those containing "nonexistent".
+type fakeDirs struct{}
+
+func (fakeDirs) isDir(p string) error {
+	if strings.Contains(p, "nonexistent") {
+		return os.ErrNotExist
+	}
+	return nil
+}
+
+func loadTestConfig(t *testing.T, name string, env map[string]string) (*config, configErrors) {
+	t.Helper()
+	path := filepath.Join("testdata", "config", name)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	cfg, err := checkConfig(path, data, lookup, fakeDirs{})
+	var errs configErrors
+	if err != nil && !errors.As(err, &errs) {
+		t.Fatalf("checkConfig returned %T, want configErrors: %v", err, err)
+	}
+	return cfg, errs
+}
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		file string
+		want []string // each "line: substring"; all must appear, and nothing else
+	}{
+		{"three_mistakes.yaml", []string{
+			`7: apps.web.drain must be a positive duration`,
+			`10: unknown key "colour" in sites[0]`,
+			`12: route "/" points at app "api", which is not defined`,
+		}},
+		{"unknown_key.yaml", []string{`2: unknown key "colour" in the top level (known keys: access_log, admin_socket`}},
+		{"bad_duration.yaml", []string{`5: apps.web.health.interval must be a positive duration such as 2s, 500ms or 1m, not "2"`}},
+		{"unknown_app.yaml", []string{`4: route "/api/" points at app "missing", which is not defined under apps`}},
+		{"duplicate_host.yaml", []string{`6: host "a.example.com" is already listed at line 4`}},
+		{"bad_address.yaml", []string{
+			`3: app "web" blue address "localhost" is not valid: want host:port`,
+			`4: app "web" green address "127.0.0.1:99999" is not valid: port "99999" is not a number from 0 to 65535`,
+		}},
+		{"bad_listen.yaml", []string{`1: listen.http "80" is not a valid address`}},
+		{"not_yaml.yaml", []string{`1: not valid YAML: did not find expected ',' or '}'`}},
+		{"empty.yaml", []string{`the file is empty`}},
+		{"two_documents.yaml", []string{`2: the file holds more than one YAML document`}},
+		{"wrong_shape.yaml", []string{
+			`1: apps must be a mapping of app names to their settings, not a list`,
+			`2: sites must be a list, not a mapping`,
+		}},
+		{"route_two_targets.yaml", []string{
+			`6: route "/" must have exactly one of app, chat: true or static`,
+			`7: route path "api" must start with /`,
+		}},
+		{"bad_host.yaml", []string{
+			`2: host "https://A.example.com/" is not a lowercase DNS name`,
+		}},
+		{"bad_values.yaml", []string{
+			`1: tls.hsts must be true or false, not "maybe"`,
+			`7: apps.web.health.rise must be a whole number of at least 1, not "0"`,
+			`1: tls.ca must be letsencrypt, letsencrypt-staging or an ACME directory URL, not "lets-encrypt"`,
+			`1: tls.email "nobody" is not an email address`,
+			`6: app "web" has the same address 127.0.0.1:3000 for blue and green`,
+			`7: app "web" health path "health" must start with /`,
+			`2: chat.nickname_locale must be ko or en, not "fr"`,
+			`2: chat origin "blog.example.com" must be scheme://host[:port]`,
+		}},
+		{"bad_env.yaml", []string{
+			`1: state_dir: "1BAD" is not a valid environment variable name`,
+			`2: admin_socket: unterminated ${`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			_, errs := loadTestConfig(t, tt.file, nil)
+			got := errs.Error()
+			if len(errs) != len(tt.want) {
+				t.Errorf("got %d errors, want %d:\n%s", len(errs), len(tt.want), got)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(got, "testdata/config/"+tt.file+":"+w) && !strings.Contains(got, w) {
+					t.Errorf("missing %q in:\n%s", w, got)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigWarnsAboutMissingStaticDir(t *testing.T) {
+	cfg, _ := loadTestConfig(t, "bad_host.yaml", nil)
+	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0].Error(), `bad_host.yaml:3: static directory "/nonexistent-edge-dir" cannot be used yet`) {
+		t.Errorf("warnings = %v", cfg.Warnings)
+	}
+}
+
+func TestConfigEnvExpansion(t *testing.T) {
+	cfg, errs := loadTestConfig(t, "env.yaml", map[string]string{"EDGE_TEST_HTTP": "127.0.0.1:0", "EDGE_TEST_DB": "postgres://u@h/db"})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if cfg.StateDir != "/var/lib/edge-default" || cfg.Proxy.HTTPAddr != "127.0.0.1:0" || cfg.Chat.DatabaseURL != "postgres://u@h/db" {
+		t.Errorf("expansion wrong: state_dir=%q http=%q db=%q", cfg.StateDir, cfg.Proxy.HTTPAddr, cfg.Chat.DatabaseURL)
+	}
+	if string(cfg.Chat.Secret) != "pa$word-$x" {
+		t.Errorf("secret = %q, want pa$word-$x", cfg.Chat.Secret)
+	}
+}
+
+func TestExpandEnv(t *testing.T) {
+	env := map[string]string{"A": "1", "EMPTY": ""}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	for _, tt := range []struct{ in, want, err string }{
+		{"plain", "plain", ""},
+		{"${A}", "1", ""},
+		{"x${A}y${A}", "x1y1", ""},
+		{"${UNSET}", "", ""},
+		{"${UNSET:-d}", "d", ""},
+		{"${EMPTY:-d}", "d", ""},
+		{"${A:-d}", "1", ""},
+		{"$$", "$", ""},
+		{"$A", "$A", ""},
+		{"end$", "end$", ""},
+		{"${", "", "unterminated"},
+		{"${}", "", "not a valid"},
+		{"${A-B}", "", "not a valid"},
+	} {
+		got, err := expandEnv(tt.in, lookup)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("expandEnv(%q) error = %v, want %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("expandEnv(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+// TestExampleConfigGolden keeps the shipped example valid and its summary reviewed.
+func TestExampleConfigGolden(t *testing.T) {
+	data, err := os.ReadFile("../../configs/edge.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := parseConfig("configs/edge.example.yaml", data, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := validateConfig(cfg, fakeDirs{}); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	got := summarize(cfg)
+	golden := filepath.Join("testdata", "example.summary.golden")
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update once)", err)
+	}
+	if got != string(want) {
+		t.Errorf("summary changed; review and run go test ./cmd/edge -update\n--- got\n%s--- want\n%s", got, want)
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	files, _ := filepath.Glob("testdata/config/*.yaml")
+	for _, p := range files {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := parseConfig("fuzz.yaml", data, func(string) (string, bool) { return "", false })
+		if err != nil {
+			var errs configErrors
+			if !errors.As(err, &errs) || len(errs) == 0 {
+				t.Fatalf("error is not a non-empty configErrors: %T %v", err, err)
+			}
+		}
+		if cfg != nil {
+			_ = validateConfig(cfg, fakeDirs{})
+		}
+	})
+}

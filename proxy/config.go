@@ -1,0 +1,121 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"net"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Config is everything the proxy needs, as plain values. cmd/edge fills it from the
+// YAML file; tests fill it directly. Zero values get the defaults documented per field.
+type Config struct {
+	// HTTPAddr is the plain-HTTP listen address. Default ":80".
+	HTTPAddr string
+	// HTTPSAddr is the HTTPS listen address. "" serves plain HTTP only (no redirect, no CA).
+	HTTPSAddr string
+	// HTTPListener and HTTPSListener, when set, are used instead of listening on the
+	// addresses above (systemd socket activation, tests on port 0).
+	HTTPListener, HTTPSListener net.Listener
+	// TLSConfig is used on the HTTPS listener. Required when HTTPSAddr or HTTPSListener is set.
+	TLSConfig *tls.Config
+	// ACMEChallenge answers ACME HTTP-01 requests on the HTTP listener before any routing;
+	// it returns true when it handled the request. nil: no challenge handling.
+	ACMEChallenge func(ctx *fasthttp.RequestCtx) bool
+	// HSTS adds Strict-Transport-Security to HTTPS responses. Default false.
+	HSTS bool
+
+	// Apps are the blue/green upstream pairs, referenced by name from routes.
+	Apps []AppConfig
+	// Sites map host names to routes.
+	Sites []SiteConfig
+	// Handlers are in-process handlers referenced by RouteConfig.Handler (e.g. "chat").
+	Handlers map[string]fasthttp.RequestHandler
+
+	// StateFile persists the active color per app. "" keeps state in memory only.
+	StateFile string
+	// AdminSocket is the unix socket path of the admin API. "" disables it.
+	AdminSocket string
+
+	// Limits protect the listeners. Zero values get the defaults in DefaultLimits.
+	Limits Limits
+}
+
+// Limits bounds what a client may send and how long it may take.
+type Limits struct {
+	// MaxHeaderBytes caps the request line plus headers. Default 16 KiB (over: 431).
+	MaxHeaderBytes int
+	// MaxBodyBytes caps a request body. Default 10 MiB (over: 413).
+	MaxBodyBytes int
+	// ReadTimeout bounds reading one request (headers and body). Default 30s.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing one response. Default 60s.
+	WriteTimeout time.Duration
+	// IdleTimeout closes idle keep-alive client connections. Default 120s.
+	IdleTimeout time.Duration
+	// UpstreamTimeout bounds one upstream round trip before a 504. Default 60s.
+	UpstreamTimeout time.Duration
+}
+
+// AppConfig is one application with a blue and a green upstream.
+type AppConfig struct {
+	// Name is how routes refer to the app. Required.
+	Name string
+	// Blue and Green are upstream addresses (host:port). Both required.
+	Blue, Green string
+	// Health configures active health checks of both colors.
+	Health HealthConfig
+	// Drain is how long a switch waits for the old color's in-flight work. Default 30s.
+	Drain time.Duration
+}
+
+// HealthConfig configures active health checks.
+type HealthConfig struct {
+	// Path is requested with GET; any 2xx or 3xx passes. Default "/health".
+	Path string
+	// Interval between checks of each color. Default 2s.
+	Interval time.Duration
+	// Timeout of one check. Default 1s.
+	Timeout time.Duration
+	// Rise consecutive passes make a color healthy. Default 2.
+	Rise int
+	// Fall consecutive failures make a color unhealthy. Default 3.
+	Fall int
+}
+
+// SiteConfig is a set of host names sharing routes.
+type SiteConfig struct {
+	// Hosts are exact names or "*.example.com" wildcards.
+	Hosts []string
+	// Routes match by longest path prefix.
+	Routes []RouteConfig
+}
+
+// RouteConfig sends a path prefix to exactly one of: an app, a local handler, a static dir.
+type RouteConfig struct {
+	// Path is the prefix to match, e.g. "/api/". Required.
+	Path string
+	// App names an AppConfig.
+	App string
+	// Handler names an entry of Config.Handlers.
+	Handler string
+	// Static serves files from a directory.
+	Static *StaticConfig
+}
+
+// StaticConfig serves a directory of files.
+type StaticConfig struct {
+	// Root is the directory. Required.
+	Root string
+	// SPA falls back to /index.html for extension-less paths with no file. Default false.
+	SPA bool
+	// ImmutableCacheControl is sent for hashed asset names.
+	// Default "public, max-age=31536000, immutable".
+	ImmutableCacheControl string
+	// CacheControl is sent for every other file. Default "no-cache".
+	CacheControl string
+	// Compress enables on-the-fly compression of text types when no precompressed
+	// sibling exists. Default true (set by cmd/edge; the zero value here means off).
+	Compress bool
+}
