@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/url"
@@ -99,6 +100,17 @@ func (v *validator) tls() {
 	}
 	if e := v.cfg.TLS.Email; e != "" && !strings.Contains(e, "@") {
 		v.errorf("tls.email", "tls.email %q is not an email address", e)
+	}
+	if f := v.cfg.CARootFile; f != "" {
+		pem, err := os.ReadFile(f)
+		switch {
+		case err != nil:
+			v.errorf("tls.ca_root", "tls.ca_root %q cannot be read: %v", f, unwrapPathError(err))
+		case !bytes.Contains(pem, []byte("-----BEGIN CERTIFICATE-----")):
+			v.errorf("tls.ca_root", "tls.ca_root %q holds no PEM certificate", f)
+		default:
+			v.cfg.TLS.CARootPEM = pem
+		}
 	}
 }
 
