@@ -37,12 +37,14 @@ func (o *orderLog) names() []string {
 // pebble's own directory rather than assumed.
 func (o *orderLog) wrap(h http.Handler) (http.Handler, error) {
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "https://127.0.0.1"+wfe.DirectoryPath, nil))
+	req := httptest.NewRequest(http.MethodGet, "https://127.0.0.1"+wfe.DirectoryPath, nil)
+	req.Header.Set("User-Agent", "pebbletest")
+	h.ServeHTTP(rec, req)
 	var dir struct {
 		NewOrder string `json:"newOrder"`
 	}
 	if err := json.Unmarshal(rec.Body.Bytes(), &dir); err != nil || dir.NewOrder == "" {
-		return nil, fmt.Errorf("reading pebble's directory (status %d): %v", rec.Code, err)
+		return nil, fmt.Errorf("reading pebble's directory (status %d, %q): %v", rec.Code, rec.Body.String(), err)
 	}
 	u, err := url.Parse(dir.NewOrder)
 	if err != nil {
