@@ -12,7 +12,6 @@ import (
 
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 )
 
 // Manager obtains and renews the certificates for Config.Hosts and serves them.
@@ -50,9 +49,8 @@ func New(cfg Config, log *zap.Logger) (*Manager, error) {
 		log = zap.NewNop()
 	}
 	log = log.Named("tls")
-	cmLog := certmagicLogger(log)
-
 	ctx, cancel := context.WithCancel(context.Background())
+	cmLog := certmagicLogger(log, ctx)
 	m := &Manager{
 		log:     log,
 		s:       s,
@@ -213,16 +211,4 @@ func prepareStorageDir(dir string) error {
 		return configErrorf("StorageDir", "cannot remove test file in %q: %v", dir, err)
 	}
 	return nil
-}
-
-// certmagicLogger gives certmagic its own named logger. Its routine chatter (locks,
-// retries, "served key authentication") is debug-level noise for an operator unless
-// edge runs with debug logging; warnings and errors always get through. Certificate
-// events are logged by onEvent.
-func certmagicLogger(log *zap.Logger) *zap.Logger {
-	l := log.Named("certmagic")
-	if l.Core().Enabled(zapcore.DebugLevel) {
-		return l
-	}
-	return l.WithOptions(zap.IncreaseLevel(zapcore.WarnLevel))
 }
