@@ -2,6 +2,7 @@ package edgetls_test
 
 import (
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -59,6 +60,10 @@ func TestIssueHTTP01(t *testing.T) {
 	leaf, err := leafOf(cs)
 	if err != nil || !leaf.NotAfter.Equal(st.NotAfter) || leaf.Issuer.CommonName != st.Issuer {
 		t.Errorf("status %+v does not describe the served certificate (%v)", st, err)
+	}
+	if js, err := json.Marshal(m.Status()); err != nil || !strings.Contains(string(js), `"state":"valid"`) ||
+		!strings.Contains(string(js), `"not_after":"`) || strings.Contains(string(js), `"error"`) {
+		t.Errorf("status JSON = %s (%v)", js, err)
 	}
 	assertStorageHolds(t, cfg.StorageDir, name)
 	if homeAfter := certmagicHomeState(); homeAfter != homeBefore {

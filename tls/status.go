@@ -26,9 +26,9 @@ const (
 type CertStatus struct {
 	Name     string    `json:"name"`
 	State    CertState `json:"state"`
-	Issuer   string    `json:"issuer,omitempty"`    // issuing CA certificate's common name, e.g. "R11"
-	NotAfter time.Time `json:"not_after,omitzero"`  // expiry of the certificate being served
-	DaysLeft int       `json:"days_left,omitempty"` // whole days until NotAfter (negative once expired)
+	Issuer   string    `json:"issuer,omitempty"`   // issuing CA certificate's common name, e.g. "R11"
+	NotAfter time.Time `json:"not_after,omitzero"` // expiry of the certificate being served
+	DaysLeft int       `json:"days_left"`          // whole days until NotAfter (negative once expired; 0 without a certificate)
 	// Error is the last failed attempt to obtain or renew, cleared by a success. With
 	// State "valid" it means a renewal is failing while the old certificate still serves.
 	Error     string    `json:"error,omitempty"`
