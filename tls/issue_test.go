@@ -261,3 +261,48 @@ func certmagicHomeState() string {
 	}
 	return fi.ModTime().String()
 }
+
+// TestRenewal: a stored certificate close to expiry is renewed when a Manager starts
+// on it, the renewal is logged, and the new certificate is served.
+func TestRenewal(t *testing.T) {
+	t.Parallel()
+	p := pebbletest.Start(t, pebbletest.Options{CertValidity: 30 * time.Minute})
+	first := newListeners(t)
+	p.Forward(addrOf(first.http), addrOf(first.https))
+	const name = "renew.edge.test"
+	cfg := baseConfig(t, p, first, name)
+	log, logs := testLogger(t)
+	m1, err := edgetls.New(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(t, m1, first)
+	if err := m1.Start(); err != nil {
+		t.Fatal(err)
+	}
+	_, cs1 := waitHTTPS(t, addrOf(first.https), name, p.IssuerRoots())
+	shutdown(t, m1)
+
+	second := newListeners(t)
+	p.Forward(addrOf(second.http), addrOf(second.https))
+	cfg.HTTPPort, cfg.HTTPSPort = port(second.http), port(second.https)
+	m2 := startManager(t, cfg, second, log)
+	old, _ := leafOf(cs1)
+	waitFor(t, "a renewed certificate", issueTimeout, func() bool {
+		_, cs, err := httpsGet(addrOf(second.https), name, p.IssuerRoots())
+		if err != nil {
+			return false
+		}
+		leaf, _ := leafOf(cs)
+		return leaf.SerialNumber.Cmp(old.SerialNumber) != 0
+	})
+	if got := p.Orders(); got != 2 {
+		t.Errorf("orders = %d, want 2 (issue + renew)", got)
+	}
+	if logs.FilterMessage("certificate renewed").Len() != 1 {
+		t.Errorf("renewal not logged; 'certificate renewed' entries: %v", logs.FilterMessage("certificate renewed").All())
+	}
+	if st := statusOf(m2, name); st.State != edgetls.StateValid || st.NotAfter.Before(old.NotAfter) {
+		t.Errorf("status after renewal = %+v (old not_after %v)", st, old.NotAfter)
+	}
+}

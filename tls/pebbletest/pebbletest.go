@@ -37,6 +37,10 @@ type Options struct {
 	// HTTPPort and TLSPort are where pebble's validation authority connects on
 	// 127.0.0.1 for HTTP-01 and TLS-ALPN-01. 0 means a relay port; see Forward.
 	HTTPPort, TLSPort int
+	// CertValidity is the lifetime of issued certificates; 0 means pebble's default
+	// (90 days). certmagic renews anything expiring within 50 minutes at once, so a
+	// short lifetime makes the next start renew.
+	CertValidity time.Duration
 	// Quiet drops pebble's request log instead of sending it to t.Log.
 	Quiet bool
 }
@@ -124,7 +128,10 @@ func Start(t testing.TB, opts Options) *Pebble {
 	}
 
 	store := db.NewMemoryStore()
-	profiles := map[string]ca.Profile{"default": {Description: "pebbletest default profile"}}
+	profiles := map[string]ca.Profile{"default": {
+		Description:    "pebbletest default profile",
+		ValidityPeriod: uint64(opts.CertValidity / time.Second),
+	}}
 	authority := ca.New(logger, store, "", "ecdsa", 0, 1, profiles)
 	validator := va.New(logger, p.HTTPPort, p.TLSPort, false, p.DNSAddr, store)
 	front := wfe.New(logger, store, validator, authority, []string{"pebble.letsencrypt.org"}, false, false, 0, 0)
