@@ -45,7 +45,7 @@ func (e *HandshakeError) Error() string {
 	}
 }
 
-// errNotStarted and friends are lifecycle misuse.
+// Lifecycle misuse.
 var (
 	errStartedTwice = errors.New("certificate manager already started")
 	errShutDown     = errors.New("certificate manager was shut down")

@@ -35,7 +35,8 @@ type Manager struct {
 }
 
 // New validates cfg, prepares the storage directory and the certmagic configuration.
-// It contacts no CA and opens no socket; Start does the rest. Errors about cfg are
+// It contacts no CA and opens no socket (it does start certmagic's maintenance
+// goroutine: always call Shutdown). Start does the rest. Errors about cfg are
 // *ConfigError values.
 func New(cfg Config, log *zap.Logger) (*Manager, error) {
 	s, err := cfg.check()
