@@ -149,7 +149,7 @@ if $setup_only; then
 pebble is running. In another terminal:
   $edge run --config $work/edge.yaml
   curl --resolve $host:$https_port:127.0.0.1 --cacert $work/pebble-root.pem https://$host:$https_port/
-Press Ctrl-C to stop pebble (add --keep to keep $work).
+Press Ctrl-C (or send SIGTERM) to stop pebble; --keep leaves $work in place.
 EOF
   wait "${pids[1]}"
   exit 0
