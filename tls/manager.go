@@ -1,0 +1,215 @@
+package edgetls
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+	"go.uber.org/zap"
+)
+
+// Manager obtains and renews the certificates for Config.Hosts and serves them.
+// Create it with New, hand TLSConfig and HandleHTTPChallenge to the proxy, call Start
+// once the proxy's listeners are up, and Shutdown at exit.
+type Manager struct {
+	log     *zap.Logger
+	s       *settings
+	storage *countingStorage
+	cache   *certmagic.Cache
+	magic   *certmagic.Config
+	tlsConf *tls.Config
+	book    *statusBook
+
+	ctx    context.Context // cancelled by Shutdown; bounds every ACME operation
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	started bool
+	stopped bool
+}
+
+// New validates cfg, prepares the storage directory and the certmagic configuration.
+// It contacts no CA and opens no socket (it does start certmagic's maintenance
+// goroutine: always call Shutdown). Start does the rest. Errors about cfg are
+// *ConfigError values.
+func New(cfg Config, log *zap.Logger) (*Manager, error) {
+	s, err := cfg.check()
+	if err != nil {
+		return nil, err
+	}
+	if err := prepareStorageDir(s.storageDir); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	log = log.Named("tls")
+	ctx, cancel := context.WithCancel(context.Background())
+	cmLog := certmagicLogger(log, ctx)
+	m := &Manager{
+		log:     log,
+		s:       s,
+		storage: &countingStorage{FileStorage: &certmagic.FileStorage{Path: s.storageDir}},
+		book:    newStatusBook(s.hosts),
+		ctx:     ctx,
+		cancel:  cancel,
+	}
+	// The cache and config are private to this Manager: certmagic.NewDefault() and its
+	// package-level Default/DefaultACME would share state (and a storage under HOME).
+	m.cache = certmagic.NewCache(certmagic.CacheOptions{
+		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return m.magic, nil },
+		Logger:           cmLog,
+	})
+	m.magic = certmagic.New(m.cache, certmagic.Config{
+		Storage:        m.storage,
+		Logger:         cmLog,
+		OnEvent:        m.onEvent,
+		ShouldEmitFunc: shouldEmit,
+	})
+	issuer := certmagic.NewACMEIssuer(m.magic, certmagic.ACMEIssuer{
+		CA:                      s.caURL,
+		Email:                   s.email,
+		Agreed:                  true, // configuring a CA is agreeing to its terms; never prompt
+		DisableHTTPChallenge:    s.noHTTP01,
+		DisableTLSALPNChallenge: s.noALPN01,
+		// Challenges are answered from memory by this process's listeners; nothing
+		// needs to be shared through storage.
+		DisableDistributedSolvers: true,
+		ListenHost:                s.listenHost,
+		AltHTTPPort:               s.httpPort,
+		AltTLSALPNPort:            s.httpsPort,
+		TrustedRoots:              s.roots,
+		Logger:                    cmLog,
+	})
+	m.magic.Issuers = []certmagic.Issuer{issuer}
+	m.tlsConf = m.newTLSConfig()
+	return m, nil
+}
+
+// Name is the service name used in logs and errors.
+func (m *Manager) Name() string { return "tls" }
+
+// Start begins managing Config.Hosts in the background: certificates found in storage
+// are loaded at once, missing ones are obtained, all are renewed before expiry. It
+// returns without waiting for any CA. Handshakes for a name without a certificate yet
+// fail until one arrives.
+//
+// Start must run after edge's HTTP and HTTPS listeners are accepting: it checks that
+// something answers on the challenge ports, because certmagic would otherwise open
+// listeners of its own there.
+func (m *Manager) Start() error {
+	m.mu.Lock()
+	switch {
+	case m.stopped:
+		m.mu.Unlock()
+		return errShutDown
+	case m.started:
+		m.mu.Unlock()
+		return errStartedTwice
+	}
+	m.started = true
+	m.mu.Unlock()
+
+	if len(m.s.hosts) == 0 {
+		m.log.Warn("no hosts to manage; no certificate will be requested and every TLS handshake will fail")
+		return nil
+	}
+	if err := m.checkChallengeListeners(); err != nil {
+		return err
+	}
+	m.log.Info("managing certificates",
+		zap.Strings("hosts", m.s.hosts),
+		zap.String("ca", m.s.caURL),
+		zap.String("storage", m.s.storageDir),
+		zap.Bool("http_01", !m.s.noHTTP01),
+		zap.Bool("tls_alpn_01", !m.s.noALPN01))
+	if err := m.magic.ManageAsync(m.ctx, m.s.hosts); err != nil {
+		return fmt.Errorf("starting certificate management for %v: %w", m.s.hosts, err)
+	}
+	return nil
+}
+
+// Shutdown stops renewals and abandons any issuance in progress, then waits (until ctx
+// ends) for certmagic to release its storage locks. Certificates already loaded keep
+// being served by TLSConfig, so the proxy can drain after this returns.
+func (m *Manager) Shutdown(ctx context.Context) error {
+	m.mu.Lock()
+	if m.stopped {
+		m.mu.Unlock()
+		return nil
+	}
+	m.stopped = true
+	m.mu.Unlock()
+
+	m.cancel()
+	stopped := make(chan struct{})
+	go func() {
+		m.cache.Stop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		return fmt.Errorf("stopping certificate maintenance: %w", ctx.Err())
+	}
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for m.storage.locksHeld() > 0 {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for certificate storage locks to be released: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+// checkChallengeListeners makes sure something (edge's proxy) answers where the CA's
+// validation requests arrive, so certmagic's solvers find the ports busy and use them
+// instead of binding their own.
+func (m *Manager) checkChallengeListeners() error {
+	check := func(port int, what, knob string) error {
+		addr := net.JoinHostPort(m.s.listenHost, strconv.Itoa(port))
+		c, err := net.DialTimeout("tcp", addr, 3*time.Second)
+		if err != nil {
+			return fmt.Errorf("nothing answers on %s for the %s challenge (%v); start edge's listeners before certificate management, or set %s", addr, what, err, knob)
+		}
+		_ = c.Close()
+		return nil
+	}
+	if !m.s.noHTTP01 {
+		if err := check(m.s.httpPort, "HTTP-01", "DisableHTTPChallenge"); err != nil {
+			return err
+		}
+	}
+	if !m.s.noALPN01 {
+		if err := check(m.s.httpsPort, "TLS-ALPN-01", "DisableTLSALPNChallenge"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prepareStorageDir creates dir (0700) and proves it is writable, so a bad state_dir
+// fails at startup instead of after the CA has issued a certificate.
+func prepareStorageDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return configErrorf("StorageDir", "cannot create %q: %v", dir, err)
+	}
+	f, err := os.CreateTemp(dir, ".write-test-*")
+	if err != nil {
+		return configErrorf("StorageDir", "%q is not writable: %v", dir, err)
+	}
+	name := f.Name()
+	_ = f.Close()
+	if err := os.Remove(name); err != nil {
+		return configErrorf("StorageDir", "cannot remove test file in %q: %v", dir, err)
+	}
+	return nil
+}
