@@ -81,6 +81,7 @@ func TestConfigErrors(t *testing.T) {
 			`2: chat origin "blog.example.com" must be scheme://host[:port]`,
 		}},
 		{"bad_ca_root.yaml", []string{`3: tls.ca_root "testdata/config/bad_ca_root.yaml" holds no PEM certificate`}},
+		{"wildcard_https.yaml", []string{`3: host "*.example.com" is a wildcard; its certificate would need the DNS-01 challenge`}},
 		{"bad_env.yaml", []string{
 			`1: state_dir: "1BAD" is not a valid environment variable name`,
 			`2: admin_socket: unterminated ${`,

@@ -158,6 +158,8 @@ func (v *validator) sites(apps map[string]bool, fs dirChecker) {
 			switch {
 			case !hostName.MatchString(h):
 				v.errorf(hk, "host %q is not a lowercase DNS name (no scheme, port or path; wildcards only as *.example.com)", h)
+			case strings.HasPrefix(h, "*.") && v.cfg.Proxy.HTTPSAddr != "":
+				v.errorf(hk, "host %q is a wildcard; its certificate would need the DNS-01 challenge, which edge does not do: list each name, or set listen.https to \"\"", h)
 			case hostAt[h] != "":
 				v.errorf(hk, "host %q is already listed at line %d; each host belongs to one site", h, v.cfg.lines[hostAt[h]])
 			default:
