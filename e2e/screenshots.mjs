@@ -12,8 +12,8 @@ const blog = await serveBlog();
 try {
   const cfg = await (await fetch(chatURL() + 'api/config')).json();
   const lines = cfg.locale === 'ko'
-    ? ['안녕하세요! 글 잘 읽었어요 👋', 'green으로 전환할 때 헬스 체크는 몇 번 통과해야 하나요?', 'rise 값만큼이요. 기본은 2번이에요.', '오 감사합니다. 배포 때 503이 사라졌네요 🎉']
-    : ['Hi! Great post 👋', 'How many health checks must green pass before the switch?', '`rise` of them — 2 by default.', 'Thanks, no more 503s during deploys 🎉'];
+    ? ['안녕하세요! 글 잘 읽었어요', 'green으로 전환할 때 헬스 체크는 몇 번 통과해야 하나요?', 'rise 값만큼이요. 기본은 2번이에요.', '오 감사합니다. 배포 때 503이 사라졌네요']
+    : ['Hi! Great post', 'How many health checks must green pass before the switch?', '`rise` of them — 2 by default.', 'Thanks, no more 503s during deploys'];
   const a = await enterChat(browser, room, { viewport: { width: 420, height: 640 }, deviceScaleFactor: 2 });
   const b = await enterChat(browser, room, { viewport: { width: 420, height: 640 } });
   const c = await enterChat(browser, room, { viewport: { width: 420, height: 640 } });

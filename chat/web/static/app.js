@@ -37,7 +37,7 @@
 
   const S = {
     t: STR.en, locale: 'en', me: null, token: null, expires: 0,
-    ws: null, gen: 0, joined: false, opened: false, failedOpens: 0, backoff: 0, reconnectTimer: 0,
+    ws: null, gen: 0, joined: false, opened: false, failedOpens: 0, renew: false, backoff: 0, reconnectTimer: 0,
     byId: new Map(), // String(id) -> <li>
     pending: new Map(), // client_id -> {cid, content, li, tries, sentAt, timer}
     lastId: null, firstId: null, // newest / oldest confirmed ids seen (as sent by the server)
@@ -258,6 +258,12 @@
     me.replaceChildren(nick, avatar(S.me.avatar, S.me.nickname, S.me.id));
   }
 
+  function joinFrame() {
+    const join = { type: 'join', room };
+    if (S.lastId !== null) join.after = S.lastId;
+    return join;
+  }
+
   function connect() {
     const gen = ++S.gen;
     S.opened = false;
@@ -268,9 +274,7 @@
     ws.addEventListener('open', () => {
       if (gen !== S.gen) return;
       S.opened = true; S.failedOpens = 0;
-      const join = { type: 'join', room };
-      if (S.lastId !== null) join.after = S.lastId;
-      sendFrame(join);
+      sendFrame(joinFrame());
     });
     ws.addEventListener('message', (e) => {
       if (gen !== S.gen) return;
@@ -278,10 +282,11 @@
       try { f = JSON.parse(e.data); } catch { return; }
       if (f && typeof f === 'object') onFrame(f);
     });
-    ws.addEventListener('close', () => {
+    ws.addEventListener('close', (e) => {
       if (gen !== S.gen) return;
       S.ws = null; S.joined = false;
       if (!S.opened) S.failedOpens++;
+      if (e.code === 4001) S.renew = true; // token refused: get a new one before reconnecting
       reconnect();
     });
   }
@@ -293,7 +298,8 @@
     S.backoff = Math.min(15000, S.backoff ? S.backoff * 2 : 500);
     S.reconnectTimer = setTimeout(async () => {
       // A refused upgrade looks like a plain close: after two, or near expiry, fetch a fresh token.
-      if (S.failedOpens >= 2 || S.expires - Date.now() < 60000) {
+      if (S.renew || S.failedOpens >= 2 || S.expires - Date.now() < 60000) {
+        S.renew = false;
         store.set('session', '');
         try { await session(); S.failedOpens = 0; } catch { reconnect(); return; }
       }
@@ -330,6 +336,8 @@
         break;
       case 'error': {
         const p = f.client_id != null ? S.pending.get(f.client_id) : null;
+        if (f.code === 'unauthorized') { S.renew = true; if (S.ws) S.ws.close(); break; }
+        if (p && f.code === 'not_joined') { p.sentAt = 0; sendFrame(joinFrame()); break; } // resent after history
         if (p) onSendError(p, f);
         else status(String(f.message || f.code || 'error'), true, 6000);
         break;
