@@ -147,13 +147,16 @@ test('a dropped connection resumes with no gap and no duplicate', { timeout: 120
 
 test('scrolling up loads older history in order', { timeout: 180000 }, async () => {
   const room = uniq('e2e-scroll');
+  // Two writers, so each stays inside the server's per-connection burst (40 frames by default).
   const a = await enterChat(browser, room);
-  const N = 80;
+  const b = await enterChat(browser, room);
+  const N = 80; // more than one join's history (50 by default), so scrolling back must page
   const tag = uniq('s');
   try {
-    for (let i = 0; i < N; i++) await say(a.page, `${tag} #${String(i).padStart(3, '0')}`);
+    for (let i = 0; i < N; i++) await say((i < N / 2 ? a : b).page, `${tag} #${String(i).padStart(3, '0')}`);
   } finally {
     await a.context.close();
+    await b.context.close();
   }
   const c = await enterChat(browser, room, { viewport: { width: 400, height: 500 } });
   try {

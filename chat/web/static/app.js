@@ -40,7 +40,7 @@
     ws: null, gen: 0, joined: false, opened: false, failedOpens: 0, renew: false, backoff: 0, reconnectTimer: 0,
     byId: new Map(), // String(id) -> <li>
     pending: new Map(), // client_id -> {cid, content, li, tries, sentAt, timer}
-    lastId: null, firstId: null, // newest / oldest confirmed ids seen (as sent by the server)
+    lastId: null, firstId: null, joinAfter: null, // newest / oldest confirmed ids seen; `after` of the last join
     atStart: false, loadingOlder: false, missingAvatars: new Set(),
   };
 
@@ -261,6 +261,7 @@
   function joinFrame() {
     const join = { type: 'join', room };
     if (S.lastId !== null) join.after = S.lastId;
+    S.joinAfter = S.lastId;
     return join;
   }
 
@@ -315,10 +316,13 @@
       case 'history': {
         if (f.room !== room || !Array.isArray(f.messages)) break;
         const first = !S.joined && S.lastId === null;
+        const after = S.joinAfter;
         S.joined = true; S.backoff = 0;
         status('');
-        if (first && f.messages.length === 0) markStart();
+        if (after === null && (f.has_more === false || f.messages.length === 0)) markStart();
         addLive(f.messages, first);
+        // A capped replay (has_more) leaves a hole between what we had and what came: fill it.
+        if (after !== null && f.has_more && f.messages.length) fillGap(after, f.messages[0].id);
         for (const p of S.pending.values()) if (!p.timer && !p.li.classList.contains('failed')) transmit(p);
         maybeLoadOlder();
         break;
@@ -348,16 +352,36 @@
   // ---- scroll back ----
   function markStart() { S.atStart = true; $('older').textContent = S.t.start; }
 
+  async function fetchPage(before, limit) {
+    const url = mount + 'api/rooms/' + encodeURIComponent(room) + '/messages?before=' + encodeURIComponent(before) + '&limit=' + limit;
+    const res = await fetch(url, { headers: { Authorization: 'Bearer ' + S.token } });
+    if (!res.ok) throw new Error('HTTP ' + res.status);
+    const body = await res.json();
+    return Array.isArray(body && body.messages) ? body.messages : [];
+  }
+
+  // fillGap loads the messages with after < id < before, newest page first.
+  async function fillGap(after, before) {
+    for (let cursor = before, tries = 0; ;) {
+      let msgs;
+      try { msgs = await fetchPage(cursor, 200); } catch {
+        if (++tries > 6) { status(S.t.reconnecting, true, 4000); return; }
+        await new Promise((r) => setTimeout(r, 500 * 2 ** tries));
+        continue;
+      }
+      const keep = msgs.filter((m) => cmpId(m.id, after) > 0);
+      addLive(keep, false);
+      if (keep.length < msgs.length || msgs.length < 200) return;
+      cursor = msgs[0].id;
+    }
+  }
+
   async function loadOlder() {
     if (S.loadingOlder || S.atStart || S.firstId === null) return;
     S.loadingOlder = true;
     $('older').textContent = S.t.loading;
     try {
-      const url = mount + 'api/rooms/' + encodeURIComponent(room) + '/messages?before=' + encodeURIComponent(S.firstId) + '&limit=' + PAGE;
-      const res = await fetch(url, { headers: { Authorization: 'Bearer ' + S.token } });
-      if (!res.ok) throw new Error('HTTP ' + res.status);
-      const body = await res.json();
-      const msgs = Array.isArray(body && body.messages) ? body.messages : [];
+      const msgs = await fetchPage(S.firstId, PAGE);
       const l = log();
       const fromBottom = l.scrollHeight - l.scrollTop;
       for (const m of msgs) addMessage(m);
