@@ -48,7 +48,10 @@ test('widget on another origin opens the chat iframe and chats', { timeout: 1200
 
     // The chat really runs inside the cross-origin frame (embedding allowed by the chat server).
     const frame = page.frameLocator('[data-edge-chat] iframe');
-    await frame.locator('#enter-btn:not([disabled])').click({ timeout: T });
+    await frame.locator('#enter-btn:not([disabled])').click({ timeout: T }).catch((e) => {
+      throw new Error(`the chat did not load inside the iframe on ${blog.origin}; is that origin in chat.origins ` +
+        `(frame-ancestors)? ${e.message}`);
+    });
     await frame.locator('#input').waitFor({ timeout: T });
     const text = 'hi from the blog ' + uniq('m');
     await frame.locator('#input').fill(text);
