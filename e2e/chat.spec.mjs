@@ -165,7 +165,7 @@ test('scrolling up loads older history in order', { timeout: 180000 }, async () 
     const initial = (await bubbles(c.page)).length;
     const pages = [];
     c.page.on('request', (r) => { if (r.url().includes('/messages?before=')) pages.push(r.url()); });
-    for (let i = 0; i < 40 && (await bubbles(c.page)).length < N; i++) {
+    for (const end = Date.now() + 90000; Date.now() < end && (await bubbles(c.page)).length < N;) {
       await c.page.locator('#log').evaluate((l) => { l.scrollTop = 0; });
       await c.page.waitForTimeout(250);
     }
