@@ -1,7 +1,7 @@
 // Chat page acceptance tests against a running edge chat (EDGE_CHAT_URL).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, chatURL, enterChat, say, bubbles, uniq } from './lib.mjs';
+import { launch, chatURL, altChatURLs, enterChat, say, bubbles, uniq } from './lib.mjs';
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -178,18 +178,34 @@ test('scrolling up loads older history in order', { timeout: 180000 }, async () 
   }
 });
 
-test('UI language follows the server locale; phone-sized page fits', { timeout: 60000 }, async () => {
-  const cfg = await (await fetch(chatURL() + 'api/config')).json();
-  assert.ok(cfg.locale === 'ko' || cfg.locale === 'en', 'api/config has a locale');
+test('UI language follows the server locale', { timeout: 60000 }, async () => {
+  const want = { ko: { enter: '입장하기', send: '보내기' }, en: { enter: 'Enter', send: 'Send' } };
+  for (const base of [chatURL(), ...altChatURLs()]) {
+    const cfg = await (await fetch(base + 'api/config')).json();
+    assert.ok(cfg.locale === 'ko' || cfg.locale === 'en', `${base}api/config has a locale`);
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      await page.goto(base + '?room=' + uniq('e2e-lang'));
+      const btn = page.locator('#enter-btn:not([disabled])');
+      await btn.waitFor();
+      assert.equal((await btn.textContent()).trim(), want[cfg.locale].enter, `${base}: enter button`);
+      assert.equal(await page.evaluate(() => document.documentElement.lang), cfg.locale);
+      await btn.click();
+      await page.locator('#input').waitFor();
+      assert.equal((await page.locator('#send').textContent()).trim(), want[cfg.locale].send, `${base}: send button`);
+    } finally {
+      await context.close();
+    }
+  }
+});
+
+test('phone-sized page fits', { timeout: 60000 }, async () => {
   const context = await browser.newContext({ viewport: { width: 360, height: 640 }, isMobile: true, hasTouch: true });
   try {
     const page = await context.newPage();
     await page.goto(chatURL() + '?room=' + uniq('e2e-phone'));
-    const btn = page.locator('#enter-btn:not([disabled])');
-    await btn.waitFor();
-    assert.equal((await btn.textContent()).trim(), cfg.locale === 'ko' ? '입장하기' : 'Enter');
-    assert.equal(await page.evaluate(() => document.documentElement.lang), cfg.locale);
-    await btn.click();
+    await page.locator('#enter-btn:not([disabled])').click();
     await page.locator('#input').waitFor();
     await say(page, 'small screen '.repeat(20) + 'x'.repeat(120));
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

@@ -20,6 +20,12 @@ export function chatURL() {
   return u.endsWith('/') ? u : u + '/';
 }
 
+// altChatURLs are more chat mounts to check the UI language on (EDGE_CHAT_URL_ALT, comma
+// separated), e.g. a second hub with the other nickname_locale.
+export function altChatURLs() {
+  return (process.env.EDGE_CHAT_URL_ALT || '').split(',').filter(Boolean).map((u) => (u.endsWith('/') ? u : u + '/'));
+}
+
 // launch starts a browser with a fresh, throwaway user-data-dir (playwright creates one per
 // launch and deletes it on close); every newContext() is a separate, empty profile.
 export async function launch() {
