@@ -109,6 +109,9 @@ func setRepHeaders(hdr *fasthttp.ResponseHeader, e *staticEntry, rep *staticRep)
 func notModified(ctx *fasthttp.RequestCtx, e *staticEntry, rep *staticRep) {
 	ctx.NotModified()
 	setRepHeaders(&ctx.Response.Header, e, rep)
+	// fasthttp would otherwise add its default text/plain, which a cache could copy
+	// onto the stored response (RFC 9111 §4.3.4).
+	ctx.Response.Header.SetContentTypeBytes(e.contentType)
 	ctx.Response.Header.SetCanonical(hdrLastModified, e.lastModified)
 }
 
