@@ -147,7 +147,7 @@ func TestStaticOnTheFlyCompression(t *testing.T) {
 		})
 	}
 	e := on.h.cache.get([]byte("/big.txt"))
-	if e == nil || e.dyn[encGzip].rep == nil || e.dyn[encBrotli].rep == nil {
+	if e == nil || e.representation(encGzip) == nil || e.representation(encBrotli) == nil {
 		t.Fatalf("compressed copies were not cached")
 	}
 }
