@@ -31,14 +31,22 @@ type staticEntry struct {
 	charged int64 // bytes charged to the cache's memory budget
 }
 
-// charge reserves n bytes of the memory budget for this entry.
+// charge reserves n bytes of the memory budget for this entry. e.mu is not held
+// while charging: a charge may sweep the cache and retire entries, e itself included.
 func (e *staticEntry) charge(n int64) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.retired || !e.cache.charge(n) {
+	if !e.cache.charge(n) {
 		return false
 	}
-	e.charged += n
+	e.mu.Lock()
+	retired := e.retired
+	if !retired {
+		e.charged += n
+	}
+	e.mu.Unlock()
+	if retired {
+		e.cache.uncharge(n)
+		return false
+	}
 	return true
 }
 

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 func TestStaticInvalidation(t *testing.T) {
@@ -182,5 +184,36 @@ func TestStaticMissingRoot(t *testing.T) {
 	}
 	if _, err := newStaticFiles("/", StaticConfig{}, nil); err == nil {
 		t.Errorf("empty root accepted")
+	}
+}
+
+// A lazy compression whose budget charge sweeps (and retires) its own entry must not
+// deadlock, and must still answer.
+func TestStaticCompressionSweepsOwnEntry(t *testing.T) {
+	root := testSite(t)
+	big := readFile(t, filepath.Join(root, "big.txt"))
+	var fake atomic.Int64
+	s := startStatic(t, "/", StaticConfig{Root: root, Compress: true}, func(h *staticHandler) {
+		h.cache.memLimit = int64(len(big)) // the file fits, its compressed copy does not
+		h.cache.clock = func() int64 {
+			if v := fake.Load(); v != 0 {
+				return v
+			}
+			return h.clock()
+		}
+	})
+	if r := s.get(t, "/big.txt"); r.StatusCode() != 200 {
+		t.Fatalf("status %d", r.StatusCode())
+	}
+	fake.Store(s.h.clock() + int64(staticIdleEvict) + int64(time.Second))
+	done := make(chan *fasthttp.Response, 1)
+	go func() { done <- s.get(t, "/big.txt", "Accept-Encoding: gzip") }()
+	select {
+	case r := <-done:
+		if r.StatusCode() != 200 || !bytes.Equal(decode(t, header(r, "Content-Encoding"), r.Body()), big) {
+			t.Fatalf("status %d", r.StatusCode())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("deadlock: compression charge retired its own entry")
 	}
 }

@@ -89,7 +89,7 @@ func readFile(t *testing.T, p string) []byte {
 	return b
 }
 
-func writeFile(t *testing.T, p string, b []byte) {
+func writeFile(t testing.TB, p string, b []byte) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
@@ -135,6 +135,12 @@ type staticServer struct {
 // startStatic serves one static route on a real loopback listener.
 func startStatic(t *testing.T, prefix string, cfg StaticConfig, tweak func(*staticHandler)) *staticServer {
 	t.Helper()
+	return startStaticServer(t, prefix, cfg, tweak, &fasthttp.Server{})
+}
+
+// startStaticServer is startStatic with a caller-configured fasthttp.Server.
+func startStaticServer(t *testing.T, prefix string, cfg StaticConfig, tweak func(*staticHandler), srv *fasthttp.Server) *staticServer {
+	t.Helper()
 	h, err := newStaticFiles(prefix, cfg, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatalf("newStaticFiles: %v", err)
@@ -146,7 +152,7 @@ func startStatic(t *testing.T, prefix string, cfg StaticConfig, tweak func(*stat
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &fasthttp.Server{Handler: h.serve, Logger: testLogger{t}}
+	srv.Handler, srv.Logger = h.serve, testLogger{t}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -247,3 +247,32 @@ func TestStaticMemoryBudget(t *testing.T) {
 }
 
 const httpDate = "Mon, 02 Jan 2006 15:04:05 GMT"
+
+// With header-name normalizing off, names arrive as the client wrote them; the
+// handler must still see its request headers.
+func TestStaticHeaderNamesNotNormalized(t *testing.T) {
+	root := testSite(t)
+	s := startStaticServer(t, "/", StaticConfig{Root: root, Compress: true}, nil,
+		&fasthttp.Server{DisableHeaderNamesNormalizing: true})
+	first := s.get(t, "/index.html")
+	tests := []struct {
+		hdr    string
+		status int
+		check  func(r *fasthttp.Response) bool
+	}{
+		{"range: bytes=0-4", 206, func(r *fasthttp.Response) bool { return string(r.Body()) == "<!doc" }},
+		{"if-none-match: " + header(first, "ETag"), 304, nil},
+		{"IF-MODIFIED-SINCE: " + header(first, "Last-Modified"), 304, nil},
+		{"accept-encoding: gzip", 200, func(r *fasthttp.Response) bool { return header(r, "Content-Encoding") == "" }}, // index is small
+	}
+	for _, tc := range tests {
+		r := s.get(t, "/index.html", tc.hdr)
+		if r.StatusCode() != tc.status || (tc.check != nil && !tc.check(r)) {
+			t.Errorf("%q: status %d", tc.hdr, r.StatusCode())
+		}
+	}
+	r := s.get(t, "/big.txt", "accept-encoding: br")
+	if r.StatusCode() != 200 || string(r.Header.Peek("Content-Encoding")) != "br" {
+		t.Errorf("lower-case accept-encoding: %d %q", r.StatusCode(), r.Header.Peek("Content-Encoding"))
+	}
+}
