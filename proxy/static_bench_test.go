@@ -57,43 +57,77 @@ func BenchmarkStaticHandler(b *testing.B) {
 }
 
 // BenchmarkStaticLoopback measures whole requests over a real loopback connection
-// (fasthttp client and server in this process), with keep-alive and parallel clients.
+// (fasthttp client and server in this process), with keep-alive and parallel
+// clients, for this handler and for fasthttp.FS on the same files.
 func BenchmarkStaticLoopback(b *testing.B) {
 	root := benchSite(b)
 	h, err := newStaticFiles("/", StaticConfig{Root: root, SPA: true, Compress: true}, zap.NewNop())
 	if err != nil {
 		b.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
+	fs := &fasthttp.FS{Root: root, IndexNames: []string{"index.html"}, AcceptByteRange: true}
+	for _, srv := range []struct {
+		name    string
+		handler fasthttp.RequestHandler
+	}{{"edge", h.serve}, {"fasthttpFS", fs.NewRequestHandler()}} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		server := &fasthttp.Server{Handler: srv.handler}
+		go func() { _ = server.Serve(ln) }()
+		b.Cleanup(func() { _ = server.Shutdown() })
+		client := &fasthttp.HostClient{Addr: ln.Addr().String(), MaxConns: 64, ReadTimeout: 30 * time.Second}
+		for _, s := range benchSizes {
+			b.Run(srv.name+"/"+s.name, func(b *testing.B) {
+				benchLoopback(b, client, "http://"+ln.Addr().String()+"/"+s.name+".bin", s.size)
+			})
+		}
 	}
-	srv := &fasthttp.Server{Handler: h.serve}
-	go func() { _ = srv.Serve(ln) }()
-	b.Cleanup(func() { _ = srv.Shutdown() })
-	client := &fasthttp.HostClient{Addr: ln.Addr().String(), MaxConns: 64, ReadTimeout: 30 * time.Second}
+}
+
+func benchLoopback(b *testing.B, client *fasthttp.HostClient, uri string, size int) {
+	b.ReportAllocs()
+	b.SetBytes(int64(size))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.SetRequestURI(uri)
+		for pb.Next() {
+			if err := client.Do(req, resp); err != nil {
+				b.Error(err)
+				return
+			}
+			if resp.StatusCode() != 200 || len(resp.Body()) != size {
+				b.Errorf("status %d, %d bytes", resp.StatusCode(), len(resp.Body()))
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkFasthttpFS is the reference point: fasthttp's own file server on the same
+// files, measured the same way as BenchmarkStaticHandler.
+func BenchmarkFasthttpFS(b *testing.B) {
+	root := benchSite(b)
+	fs := &fasthttp.FS{Root: root, IndexNames: []string{"index.html"}, AcceptByteRange: true, Compress: false}
+	handler := fs.NewRequestHandler()
 	for _, s := range benchSizes {
 		b.Run(s.name, func(b *testing.B) {
-			uri := "http://" + ln.Addr().String() + "/" + s.name + ".bin"
+			var ctx fasthttp.RequestCtx
+			ctx.Request.Header.SetMethod(fasthttp.MethodGet)
+			ctx.Request.SetRequestURI("/" + s.name + ".bin")
+			ctx.Request.Header.Set("Accept-Encoding", "gzip, deflate, br")
+			handler(&ctx)
 			b.ReportAllocs()
 			b.SetBytes(int64(s.size))
 			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-				defer fasthttp.ReleaseRequest(req)
-				defer fasthttp.ReleaseResponse(resp)
-				req.SetRequestURI(uri)
-				for pb.Next() {
-					if err := client.Do(req, resp); err != nil {
-						b.Error(err)
-						return
-					}
-					if resp.StatusCode() != 200 || len(resp.Body()) != s.size {
-						b.Errorf("status %d, %d bytes", resp.StatusCode(), len(resp.Body()))
-						return
-					}
-				}
-			})
+			for b.Loop() {
+				ctx.Response.Reset()
+				handler(&ctx)
+			}
 		})
 	}
 }

@@ -70,12 +70,6 @@ func (e *staticEntry) retire() {
 	}
 }
 
-func (e *staticEntry) isRetired() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.retired
-}
-
 // representation returns the representation for a coding in e.have, compressing on
 // first use when the entry is dynamic. nil means: use identity.
 func (e *staticEntry) representation(enc encoding) *staticRep {
@@ -184,20 +178,6 @@ func (c *staticCache) add(key string, e *staticEntry) *staticEntry {
 	c.entries[key] = e
 	c.mu.Unlock()
 	retireAll(evicted)
-	return e
-}
-
-// replace swaps old for e after revalidation found a change.
-func (c *staticCache) replace(key string, old, e *staticEntry) *staticEntry {
-	c.mu.Lock()
-	if cur := c.entries[key]; cur != old && cur != nil {
-		c.mu.Unlock()
-		e.retire()
-		return cur
-	}
-	c.entries[key] = e
-	c.mu.Unlock()
-	old.retire()
 	return e
 }
 

@@ -179,11 +179,18 @@ func TestStaticMissingRoot(t *testing.T) {
 	writeFile(t, filepath.Join(root, "index.html"), []byte("ARRIVED"))
 	eventually(t, "root to appear", func() bool { return string(s.get(t, "/x").Body()) == "ARRIVED" })
 
-	if _, err := newStaticFiles("assets/", StaticConfig{Root: root}, nil); err == nil {
+	// The constructor the router calls: bad arguments are errors, not panics.
+	if _, err := newStaticHandler("assets/", StaticConfig{Root: root}, nil); err == nil {
 		t.Errorf("prefix without leading slash accepted")
 	}
-	if _, err := newStaticFiles("/", StaticConfig{}, nil); err == nil {
+	if _, err := newStaticHandler("", StaticConfig{Root: root}, nil); err == nil {
+		t.Errorf("empty prefix accepted")
+	}
+	if _, err := newStaticHandler("/", StaticConfig{}, nil); err == nil {
 		t.Errorf("empty root accepted")
+	}
+	if h, err := newStaticHandler("/assets/", StaticConfig{Root: root}, nil); err != nil || h == nil {
+		t.Errorf("valid route refused: %v", err)
 	}
 }
 

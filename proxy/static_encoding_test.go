@@ -86,6 +86,9 @@ func TestStaticPrecompressed(t *testing.T) {
 			if got := header(r, "Vary"); got != "Accept-Encoding" {
 				t.Errorf("Vary %q", got)
 			}
+			if got := header(r, "Accept-Ranges"); (got == "bytes") != (tc.enc == "") {
+				t.Errorf("Accept-Ranges %q with Content-Encoding %q", got, tc.enc)
+			}
 			if ct := header(r, "Content-Type"); ct != string(staticTypes[filepath.Ext(tc.path)]) {
 				t.Errorf("Content-Type %q is not the original file's", ct)
 			}

@@ -67,6 +67,7 @@ func TestStaticHostilePaths(t *testing.T) {
 		{"/%2Eenv", 404},
 		{"/assets/.hidden.js", 404},
 		{"/.well-known/../.env", 404},
+		{"/docs/.", 400}, // fasthttp leaves a trailing "/." alone
 		{"/.well-known/.env", 404},
 		{"/docs/.well-known/x", 404},
 		// symlinks leaving the root, or landing on hidden files

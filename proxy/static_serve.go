@@ -113,9 +113,11 @@ func (h *staticHandler) respond(ctx *fasthttp.RequestCtx, e *staticEntry) error 
 	setRepHeaders(hdr, e, rep)
 	hdr.SetContentTypeBytes(e.contentType)
 	hdr.SetCanonical(hdrLastModified, e.lastModified)
-	hdr.SetCanonical(hdrAcceptRanges, valBytes)
 	hdr.SetCanonical(hdrNoSniff, valNoSniff)
-	if rep.encoding != encIdentity {
+	if rep.encoding == encIdentity {
+		// Ranges are served from the identity representation only.
+		hdr.SetCanonical(hdrAcceptRanges, valBytes)
+	} else {
 		hdr.SetContentEncodingBytes(encodingNames[rep.encoding])
 	}
 	ctx.SetStatusCode(status)
