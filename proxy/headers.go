@@ -1,0 +1,285 @@
+package proxy
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"net/netip"
+	"sync/atomic"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Header names, as fasthttp normalizes them.
+const (
+	hdrXFF       = "X-Forwarded-For"
+	hdrXFProto   = "X-Forwarded-Proto"
+	hdrXFHost    = "X-Forwarded-Host"
+	hdrXRealIP   = "X-Real-Ip"
+	hdrRequestID = "X-Request-Id"
+	hdrHSTS      = "Strict-Transport-Security"
+	hstsValue    = "max-age=31536000"
+)
+
+// Request IDs are a per-process random prefix and a counter: unique, cheap, and
+// they sort in arrival order within one process.
+var (
+	ridPrefix [12]byte
+	ridSeq    atomic.Uint64
+)
+
+func init() {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	hex.Encode(ridPrefix[:], b[:])
+}
+
+const hexDigits = "0123456789abcdef"
+
+func appendRequestID(dst []byte) []byte {
+	dst = append(dst, ridPrefix[:]...)
+	dst = append(dst, '-')
+	n := ridSeq.Add(1)
+	for shift := 44; shift >= 0; shift -= 4 {
+		dst = append(dst, hexDigits[(n>>uint(shift))&0xf])
+	}
+	return dst
+}
+
+// saneRequestID accepts an incoming X-Request-ID worth keeping: 1–128 characters
+// from a conservative set that cannot break logs or headers.
+func saneRequestID(b []byte) bool {
+	if len(b) == 0 || len(b) > 128 {
+		return false
+	}
+	for _, c := range b {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-' || c == '_' || c == '.' || c == ':' || c == '+' || c == '/' || c == '=':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// requestID keeps a sane incoming X-Request-ID or sets a new one, and returns it.
+// The result points into the request header; copy it to keep it.
+func requestID(h *fasthttp.RequestHeader) []byte {
+	if id := h.Peek(hdrRequestID); saneRequestID(id) {
+		return id
+	}
+	var buf [32]byte
+	h.SetBytesV(hdrRequestID, appendRequestID(buf[:0]))
+	return h.Peek(hdrRequestID)
+}
+
+// appendIP writes the client address without allocating.
+func appendIP(dst []byte, addr net.Addr) []byte {
+	if ta, ok := addr.(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap().AppendTo(dst)
+	}
+	return netip.IPv4Unspecified().AppendTo(dst)
+}
+
+// setForwarded adds the X-Forwarded-* and X-Real-IP headers. X-Forwarded-For is
+// appended to; the others are overwritten, since only edge knows their truth.
+func setForwarded(h *fasthttp.RequestHeader, remote net.Addr, isTLS bool) {
+	var ipBuf [64]byte
+	ip := appendIP(ipBuf[:0], remote)
+	var xff [256]byte
+	b := xff[:0]
+	if prev := h.Peek(hdrXFF); len(prev) > 0 {
+		b = append(b, prev...)
+		b = append(b, ", "...)
+	}
+	b = append(b, ip...)
+	h.SetBytesV(hdrXFF, b)
+	h.SetBytesV(hdrXRealIP, ip)
+	if isTLS {
+		h.Set(hdrXFProto, "https")
+	} else {
+		h.Set(hdrXFProto, "http")
+	}
+	h.SetBytesV(hdrXFHost, h.Host())
+}
+
+// hopFlags marks which hop-by-hop headers a message carries.
+type hopFlags uint8
+
+const (
+	hopConnection hopFlags = 1 << iota
+	hopKeepAlive
+	hopTE
+	hopTrailer
+	hopTransferEncoding
+	hopUpgrade
+	hopProxy
+)
+
+var hopNames = [...]struct {
+	flag hopFlags
+	name string
+}{
+	{hopKeepAlive, "Keep-Alive"}, {hopTE, "Te"}, {hopTrailer, "Trailer"},
+	{hopTransferEncoding, "Transfer-Encoding"}, {hopUpgrade, "Upgrade"},
+}
+
+func hopFlag(k []byte) hopFlags {
+	switch len(k) {
+	case 2:
+		if caseEq(k, "te") {
+			return hopTE
+		}
+	case 7:
+		if caseEq(k, "upgrade") {
+			return hopUpgrade
+		}
+		if caseEq(k, "trailer") {
+			return hopTrailer
+		}
+	case 10:
+		if caseEq(k, "connection") {
+			return hopConnection
+		}
+		if caseEq(k, "keep-alive") {
+			return hopKeepAlive
+		}
+	case 17:
+		if caseEq(k, "transfer-encoding") {
+			return hopTransferEncoding
+		}
+	}
+	if len(k) > 6 && caseEq(k[:6], "proxy-") {
+		return hopProxy
+	}
+	return 0
+}
+
+// caseEq compares ASCII b with lowercase s, ignoring case.
+func caseEq(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		c := b[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// headerStore is what request and response headers share for hop-by-hop cleanup.
+type headerStore interface {
+	Peek(key string) []byte
+	DelBytes(key []byte)
+	Del(key string)
+}
+
+// hopScan collects which hop-by-hop headers a message carries in one pass.
+type hopScan struct {
+	flags      hopFlags
+	n          int
+	proxyNames [16][48]byte
+	proxyLens  [16]int
+	long       [][]byte // names too long for the arrays (hostile input; allocates)
+}
+
+func (st *hopScan) see(k []byte) {
+	f := hopFlag(k)
+	st.flags |= f
+	switch {
+	case f != hopProxy:
+	case len(k) > len(st.proxyNames[0]):
+		st.long = append(st.long, append([]byte(nil), k...))
+	case st.n < len(st.proxyNames):
+		st.proxyLens[st.n] = copy(st.proxyNames[st.n][:], k)
+		st.n++
+	}
+}
+
+// apply removes Connection and the headers it names, Keep-Alive, TE, Trailer,
+// Transfer-Encoding, Upgrade and Proxy-*. With keepUpgrade (a WebSocket handshake)
+// Upgrade stays and Connection becomes "Upgrade". It reports whether Proxy-* headers
+// beyond the ones it could remember remain, so the caller can scan again.
+func (st *hopScan) apply(h headerStore, keepUpgrade bool) (again bool) {
+	if st.flags == 0 {
+		return false
+	}
+	if st.flags&hopConnection != 0 {
+		var tokBuf [256]byte
+		conn := append(tokBuf[:0], h.Peek("Connection")...)
+		for len(conn) > 0 {
+			var tok []byte
+			tok, conn = nextToken(conn)
+			if len(tok) == 0 || caseEq(tok, "close") || caseEq(tok, "keep-alive") || (keepUpgrade && caseEq(tok, "upgrade")) {
+				continue
+			}
+			if hopFlag(tok) == 0 {
+				h.DelBytes(tok)
+			}
+		}
+		h.Del("Connection")
+	}
+	for _, hn := range hopNames {
+		if st.flags&hn.flag != 0 && !(keepUpgrade && hn.flag == hopUpgrade) {
+			h.Del(hn.name)
+		}
+	}
+	for i := range st.n {
+		h.DelBytes(st.proxyNames[i][:st.proxyLens[i]])
+	}
+	for _, k := range st.long {
+		h.DelBytes(k)
+	}
+	return st.n == len(st.proxyNames)
+}
+
+// stripRequestHopByHop cleans a request header before it goes upstream.
+func stripRequestHopByHop(h *fasthttp.RequestHeader, keepUpgrade bool) {
+	for { // a hostile client may send more Proxy-* headers than one pass remembers
+		var st hopScan
+		for k := range h.All() {
+			st.see(k)
+		}
+		if !st.apply(h, keepUpgrade) {
+			break
+		}
+	}
+	if keepUpgrade {
+		h.Set("Connection", "Upgrade")
+	}
+}
+
+// stripResponseHopByHop cleans an upstream response header before it goes back.
+func stripResponseHopByHop(h *fasthttp.ResponseHeader) {
+	for {
+		var st hopScan
+		for k := range h.All() {
+			st.see(k)
+		}
+		if !st.apply(h, false) {
+			break
+		}
+	}
+}
+
+// nextToken splits the first comma-separated token off a header value.
+func nextToken(b []byte) (tok, rest []byte) {
+	i := 0
+	for i < len(b) && b[i] != ',' {
+		i++
+	}
+	tok, rest = b[:i], b[min(i+1, len(b)):]
+	for len(tok) > 0 && (tok[0] == ' ' || tok[0] == '\t') {
+		tok = tok[1:]
+	}
+	for len(tok) > 0 && (tok[len(tok)-1] == ' ' || tok[len(tok)-1] == '\t') {
+		tok = tok[:len(tok)-1]
+	}
+	return tok, rest
+}
