@@ -129,4 +129,3 @@ func rawHasHeader(raw []byte, lname string) bool {
 	}
 	return false
 }
-
