@@ -21,8 +21,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, a *app, rid []byte) string {
 	sl := a.acquire()
 	sl.begin()
 	req := &ctx.Request
-	stripRequestHopByHop(&req.Header, false)
-	setForwarded(&req.Header, ctx.RemoteAddr(), ctx.IsTLS())
+	closeAsked := prepareRequest(ctx, false)
 	up := fasthttp.AcquireResponse()
 	if err := sl.do(req, up); err != nil {
 		fasthttp.ReleaseResponse(up)
@@ -34,6 +33,9 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, a *app, rid []byte) string {
 	up.Header.CopyTo(h)
 	h.SetNoDefaultContentType(true)
 	stripResponseHopByHop(h)
+	if closeAsked {
+		h.SetConnectionClose()
+	}
 	stream := up.BodyStream()
 	if stream == nil { // HEAD, 204, 304: nothing more to send
 		fasthttp.ReleaseResponse(up)
@@ -50,6 +52,16 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, a *app, rid []byte) string {
 	b.conn, b.writeTimeout = ctx.Conn(), s.cfg.Limits.WriteTimeout
 	ctx.Response.SetBodyStream(b, cl)
 	return sl.cname
+}
+
+// prepareRequest turns the client's request into the upstream request in place:
+// hop-by-hop headers out, forwarding headers in, the Host header kept as sent.
+func prepareRequest(ctx *fasthttp.RequestCtx, upgrade bool) (closeAsked bool) {
+	req := &ctx.Request
+	req.UseHostHeader = true
+	closeAsked = stripRequestHopByHop(&req.Header, upgrade)
+	setForwarded(&req.Header, ctx.RemoteAddr(), ctx.IsTLS())
+	return closeAsked
 }
 
 // upstreamFailed answers 502 or 504 and logs why.

@@ -187,6 +187,7 @@ type hopScan struct {
 	proxyNames [16][48]byte
 	proxyLens  [16]int
 	long       [][]byte // names too long for the arrays (hostile input; allocates)
+	closeSeen  bool     // Connection listed "close"
 }
 
 func (st *hopScan) see(k []byte) {
@@ -210,12 +211,16 @@ func (st *hopScan) apply(h headerStore, keepUpgrade bool) (again bool) {
 	if st.flags == 0 {
 		return false
 	}
+	st.closeSeen = false
 	if st.flags&hopConnection != 0 {
 		var tokBuf [256]byte
 		conn := append(tokBuf[:0], h.Peek("Connection")...)
 		for len(conn) > 0 {
 			var tok []byte
 			tok, conn = nextToken(conn)
+			if caseEq(tok, "close") {
+				st.closeSeen = true
+			}
 			if len(tok) == 0 || caseEq(tok, "close") || caseEq(tok, "keep-alive") || (keepUpgrade && caseEq(tok, "upgrade")) {
 				continue
 			}
@@ -239,20 +244,25 @@ func (st *hopScan) apply(h headerStore, keepUpgrade bool) (again bool) {
 	return st.n == len(st.proxyNames)
 }
 
-// stripRequestHopByHop cleans a request header before it goes upstream.
-func stripRequestHopByHop(h *fasthttp.RequestHeader, keepUpgrade bool) {
+// stripRequestHopByHop cleans a request header before it goes upstream. It reports
+// whether the client's Connection header asked to close (fasthttp only notices a
+// bare "close", not one inside a list).
+func stripRequestHopByHop(h *fasthttp.RequestHeader, keepUpgrade bool) (closeAsked bool) {
 	for { // a hostile client may send more Proxy-* headers than one pass remembers
 		var st hopScan
 		for k := range h.All() {
 			st.see(k)
 		}
-		if !st.apply(h, keepUpgrade) {
+		again := st.apply(h, keepUpgrade)
+		closeAsked = closeAsked || st.closeSeen
+		if !again {
 			break
 		}
 	}
 	if keepUpgrade {
 		h.Set("Connection", "Upgrade")
 	}
+	return closeAsked
 }
 
 // stripResponseHopByHop cleans an upstream response header before it goes back.

@@ -26,8 +26,7 @@ func (s *Server) proxyWebSocket(ctx *fasthttp.RequestCtx, a *app, rid []byte) st
 	sl.begin()
 	defer sl.end() // the handshake is the request; the socket is tracked apart
 	req := &ctx.Request
-	stripRequestHopByHop(&req.Header, true)
-	setForwarded(&req.Header, ctx.RemoteAddr(), ctx.IsTLS())
+	prepareRequest(ctx, true)
 	up, err := sl.dialRaw()
 	if err != nil {
 		s.upstreamFailed(ctx, sl, err, rid)
