@@ -173,6 +173,19 @@ func get(t testing.TB, c *fasthttp.HostClient, host, path string, hdr ...string)
 	return resp.StatusCode(), string(resp.Body()), h
 }
 
+// tryGet is get for goroutines other than the test's: it returns errors.
+func tryGet(c *fasthttp.HostClient, host, path string) (int, string, error) {
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI("http://" + host + path)
+	if err := c.Do(req, resp); err != nil {
+		return 0, "", err
+	}
+	return resp.StatusCode(), string(resp.Body()), nil
+}
+
 // rawExchange writes raw bytes to the proxy and returns everything it answers
 // until it closes the connection (or 5 s pass).
 func rawExchange(t testing.TB, addr, raw string) string {

@@ -20,13 +20,16 @@ func normalizeHost(host []byte, buf *[maxHostLen]byte) (out []byte, ok bool) {
 				break
 			}
 		}
-		if end < 0 || (end+1 < len(host) && host[end+1] != ':') {
+		if end < 0 || (end+1 < len(host) && (host[end+1] != ':' || !allDigits(host[end+2:]))) {
 			return nil, false
 		}
 		host = host[:end+1]
 	} else {
-		for i := len(host) - 1; i >= 0; i-- {
-			if host[i] == ':' {
+		for i, c := range host {
+			if c == ':' {
+				if !allDigits(host[i+1:]) {
+					return nil, false
+				}
 				host = host[:i]
 				break
 			}
@@ -35,7 +38,7 @@ func normalizeHost(host []byte, buf *[maxHostLen]byte) (out []byte, ok bool) {
 	if n := len(host); n > 0 && host[n-1] == '.' {
 		host = host[:n-1]
 	}
-	if len(host) == 0 || len(host) > maxHostLen {
+	if len(host) == 0 || len(host) > maxHostLen || host[0] == '.' || host[len(host)-1] == '.' {
 		return nil, false
 	}
 	lower := true
@@ -126,4 +129,13 @@ func (t *hostTable) match(rawHost []byte) *site {
 		}
 	}
 	return t.any
+}
+
+func allDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -99,7 +99,7 @@ func (b *tableBuilder) build() (*table, error) {
 				a.slots[c] = old.slots[c]
 				continue
 			}
-			s := newSlot(ac.Name, c, addr, b.cfg.Limits, ac.Health, b.cfg.Metrics)
+			s := newSlot(ac.Name, c, addr, b.cfg.Limits, ac.Health, b.cfg.Metrics, a.state)
 			s.health.consumer = b.consumer
 			a.slots[c] = s
 		}

@@ -29,10 +29,11 @@ type slot struct {
 	done     atomic.Uint64 // requests finished since start
 
 	metrics Metrics
+	state   *appState // the app's switch state, to know whether this color is live
 }
 
-func newSlot(appName string, c Color, addr string, l Limits, h HealthConfig, m Metrics) *slot {
-	s := &slot{app: appName, color: c, cname: c.String(), addr: addr, limits: l, metrics: m}
+func newSlot(appName string, c Color, addr string, l Limits, h HealthConfig, m Metrics, st *appState) *slot {
+	s := &slot{app: appName, color: c, cname: c.String(), addr: addr, limits: l, metrics: m, state: st}
 	s.dialer = net.Dialer{Timeout: l.ConnectTimeout}
 	s.hc = &fasthttp.HostClient{
 		Addr:                      addr,
@@ -40,7 +41,7 @@ func newSlot(appName string, c Color, addr string, l Limits, h HealthConfig, m M
 		MaxConns:                  l.MaxConnsPerUpstream,
 		MaxConnWaitTimeout:        l.ConnectTimeout,
 		MaxIdemponentCallAttempts: 2,
-		RetryIfErr:                retryIfErr,
+		RetryIfErr:                s.retryIfErr,
 		WriteTimeout:              l.UpstreamTimeout,
 		ReadBufferSize:            l.MaxHeaderBytes,
 		StreamResponseBody:        true,
@@ -63,13 +64,14 @@ func (s *slot) dial(addr string) (net.Conn, error) {
 }
 
 // retryIfErr lets fasthttp retry once, for idempotent requests, when a pooled
-// keep-alive connection turned out to be closed by the upstream; never after a
-// timeout or a drain cut.
-func retryIfErr(req *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
+// keep-alive connection turned out to be closed by the upstream. It never retries
+// after a timeout, nor on a color that is no longer live: that is how a drain cut
+// looks (fasthttp reports it as a plain EOF), and the cut must stand.
+func (s *slot) retryIfErr(req *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
 	if errors.Is(err, errKilledUnsent) {
-		return false, true
+		return false, true // nothing was sent
 	}
-	if errors.Is(err, errCut) || isTimeout(err) {
+	if errors.Is(err, errCut) || isTimeout(err) || Color(s.state.active.Load()) != s.color {
 		return false, false
 	}
 	if !(req.Header.IsGet() || req.Header.IsHead() || req.Header.IsOptions() || req.Header.IsPut() || req.Header.IsDelete()) {
