@@ -3,6 +3,7 @@ module github.com/edge-server/edge
 go 1.26.0
 
 require (
+	github.com/fasthttp/websocket v1.5.12
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/valyala/fasthttp v1.74.0
 	go.uber.org/zap v1.28.0
@@ -10,7 +11,6 @@ require (
 )
 
 require (
-	github.com/fasthttp/websocket v1.5.12 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/klauspost/compress v1.20.1 // indirect
