@@ -59,6 +59,9 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, a *app, rid []byte) string {
 func prepareRequest(ctx *fasthttp.RequestCtx, upgrade bool) (closeAsked bool) {
 	req := &ctx.Request
 	req.UseHostHeader = true
+	if ctx.IsTLS() { // upstreams speak plain HTTP; fasthttp refuses a scheme mismatch
+		req.URI().SetScheme("http")
+	}
 	closeAsked = stripRequestHopByHop(&req.Header, upgrade)
 	setForwarded(&req.Header, ctx.RemoteAddr(), ctx.IsTLS())
 	return closeAsked

@@ -188,12 +188,18 @@ func (h *health) loop() {
 	defer h.wg.Done()
 	t := time.NewTicker(h.cfg.Interval)
 	defer t.Stop()
+	h.mu.Lock()
+	checkNow := !h.known // a slot added by a reload has not been checked yet
+	h.mu.Unlock()
 	for {
-		select {
-		case <-h.stopCh:
-			return
-		case <-t.C:
+		if !checkNow {
+			select {
+			case <-h.stopCh:
+				return
+			case <-t.C:
+			}
 		}
+		checkNow = false
 		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.Timeout)
 		err := h.check(ctx)
 		cancel()

@@ -161,9 +161,16 @@ func get(t testing.TB, c *fasthttp.HostClient, host, path string, hdr ...string)
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI("http://" + host + path)
+	scheme := "http://"
+	if c.IsTLS {
+		scheme = "https://"
+	}
+	req.SetRequestURI(scheme + host + path)
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
+		if hdr[i] == "Host" {
+			req.UseHostHeader = true
+		}
 	}
 	if err := c.Do(req, resp); err != nil {
 		t.Fatalf("GET %s%s: %v", host, path, err)
