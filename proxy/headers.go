@@ -173,89 +173,100 @@ func caseEq(b []byte, s string) bool {
 	return true
 }
 
-// headerStore is what request and response headers share for hop-by-hop cleanup.
-type headerStore interface {
-	Peek(key string) []byte
-	DelBytes(key []byte)
-	Del(key string)
+// nameList holds header names without allocating (up to 24 of up to 48 bytes;
+// longer ones, which only hostile clients send, are allocated).
+type nameList struct {
+	n    int
+	buf  [24][48]byte
+	lens [24]int
+	long [][]byte
+	full bool // names were dropped; the caller scans again after deleting these
 }
 
-// hopScan collects which hop-by-hop headers a message carries in one pass.
+func (l *nameList) add(k []byte) {
+	switch {
+	case len(k) > len(l.buf[0]):
+		l.long = append(l.long, append([]byte(nil), k...))
+	case l.n < len(l.buf):
+		l.lens[l.n] = copy(l.buf[l.n][:], k)
+		l.n++
+	default:
+		l.full = true
+	}
+}
+
+func (l *nameList) addString(k string) {
+	if l.n < len(l.buf) {
+		l.lens[l.n] = copy(l.buf[l.n][:], k)
+		l.n++
+	}
+}
+
+func (l *nameList) at(i int) []byte { return l.buf[i][:l.lens[i]] }
+
+// hopScan finds the hop-by-hop headers of a message in one pass and plans their
+// removal: Connection and the headers it names, Keep-Alive, TE, Trailer,
+// Transfer-Encoding, Upgrade and Proxy-*. With keepUpgrade (a WebSocket handshake)
+// Upgrade stays. It works on concrete header types so nothing escapes to the heap.
 type hopScan struct {
-	flags      hopFlags
-	n          int
-	proxyNames [16][48]byte
-	proxyLens  [16]int
-	long       [][]byte // names too long for the arrays (hostile input; allocates)
-	closeSeen  bool     // Connection listed "close"
+	flags     hopFlags
+	del       nameList
+	closeSeen bool // Connection listed "close"
 }
 
 func (st *hopScan) see(k []byte) {
 	f := hopFlag(k)
 	st.flags |= f
-	switch {
-	case f != hopProxy:
-	case len(k) > len(st.proxyNames[0]):
-		st.long = append(st.long, append([]byte(nil), k...))
-	case st.n < len(st.proxyNames):
-		st.proxyLens[st.n] = copy(st.proxyNames[st.n][:], k)
-		st.n++
+	if f == hopProxy {
+		st.del.add(k)
 	}
 }
 
-// apply removes Connection and the headers it names, Keep-Alive, TE, Trailer,
-// Transfer-Encoding, Upgrade and Proxy-*. With keepUpgrade (a WebSocket handshake)
-// Upgrade stays and Connection becomes "Upgrade". It reports whether Proxy-* headers
-// beyond the ones it could remember remain, so the caller can scan again.
-func (st *hopScan) apply(h headerStore, keepUpgrade bool) (again bool) {
-	if st.flags == 0 {
-		return false
-	}
-	st.closeSeen = false
+// plan adds the fixed names and the tokens of the Connection header to st.del.
+func (st *hopScan) plan(conn []byte, keepUpgrade bool) {
 	if st.flags&hopConnection != 0 {
-		var tokBuf [256]byte
-		conn := append(tokBuf[:0], h.Peek("Connection")...)
 		for len(conn) > 0 {
 			var tok []byte
 			tok, conn = nextToken(conn)
 			if caseEq(tok, "close") {
 				st.closeSeen = true
-			}
-			if len(tok) == 0 || caseEq(tok, "close") || caseEq(tok, "keep-alive") || (keepUpgrade && caseEq(tok, "upgrade")) {
 				continue
 			}
-			if hopFlag(tok) == 0 {
-				h.DelBytes(tok)
+			if len(tok) == 0 || caseEq(tok, "keep-alive") || caseEq(tok, "upgrade") || hopFlag(tok) != 0 {
+				continue
 			}
+			st.del.add(tok)
 		}
-		h.Del("Connection")
+		st.del.addString("Connection")
 	}
 	for _, hn := range hopNames {
 		if st.flags&hn.flag != 0 && !(keepUpgrade && hn.flag == hopUpgrade) {
-			h.Del(hn.name)
+			st.del.addString(hn.name)
 		}
 	}
-	for i := range st.n {
-		h.DelBytes(st.proxyNames[i][:st.proxyLens[i]])
-	}
-	for _, k := range st.long {
-		h.DelBytes(k)
-	}
-	return st.n == len(st.proxyNames)
 }
 
 // stripRequestHopByHop cleans a request header before it goes upstream. It reports
 // whether the client's Connection header asked to close (fasthttp only notices a
 // bare "close", not one inside a list).
 func stripRequestHopByHop(h *fasthttp.RequestHeader, keepUpgrade bool) (closeAsked bool) {
-	for { // a hostile client may send more Proxy-* headers than one pass remembers
+	for { // a hostile client may send more names than one pass remembers
 		var st hopScan
 		for k := range h.All() {
 			st.see(k)
 		}
-		again := st.apply(h, keepUpgrade)
+		if st.flags == 0 {
+			break
+		}
+		st.plan(h.Peek("Connection"), keepUpgrade)
+		for i := range st.del.n {
+			h.DelBytes(st.del.at(i))
+		}
+		for _, k := range st.del.long {
+			h.DelBytes(k)
+		}
 		closeAsked = closeAsked || st.closeSeen
-		if !again {
+		if !st.del.full {
 			break
 		}
 	}
@@ -272,7 +283,17 @@ func stripResponseHopByHop(h *fasthttp.ResponseHeader) {
 		for k := range h.All() {
 			st.see(k)
 		}
-		if !st.apply(h, false) {
+		if st.flags == 0 {
+			break
+		}
+		st.plan(h.Peek("Connection"), false)
+		for i := range st.del.n {
+			h.DelBytes(st.del.at(i))
+		}
+		for _, k := range st.del.long {
+			h.DelBytes(k)
+		}
+		if !st.del.full {
 			break
 		}
 	}

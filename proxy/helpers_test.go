@@ -30,6 +30,7 @@ type upstream struct {
 	mu     sync.Mutex
 	seen   []seenRequest
 	handle fasthttp.RequestHandler // optional override for non-health paths
+	quiet  atomic.Bool             // do not record requests (benchmarks)
 }
 
 // seenRequest is what the upstream received, copied out of the ctx.
@@ -65,6 +66,11 @@ func (u *upstream) serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	u.hits.Add(1)
+	if u.quiet.Load() {
+		ctx.SetContentType("text/plain")
+		ctx.SetBodyString(u.name)
+		return
+	}
 	sr := seenRequest{Method: string(ctx.Method()), URI: string(ctx.RequestURI()), Host: string(ctx.Host()),
 		Headers: map[string]string{}, Body: string(ctx.PostBody())}
 	for k, v := range ctx.Request.Header.All() {

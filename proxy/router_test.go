@@ -8,7 +8,7 @@ import (
 	"go.uber.org/zap"
 )
 
-func routerTable(t *testing.T) *table {
+func routerTable(t testing.TB) *table {
 	t.Helper()
 	h := func(ctx *fasthttp.RequestCtx) {}
 	cfg := withDefaults(Config{

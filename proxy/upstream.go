@@ -93,16 +93,20 @@ func isTimeout(err error) bool {
 // (nothing was sent) is retried once; such failures also count against health.
 func (s *slot) do(req *fasthttp.Request, resp *fasthttp.Response) error {
 	err := s.hc.Do(req, resp)
-	var de *dialError
-	if err == nil || !errors.As(err, &de) {
+	if err == nil || !isDialError(err) {
 		return err
 	}
 	s.passiveFailure(err)
 	err = s.hc.Do(req, resp)
-	if err != nil && errors.As(err, &de) {
+	if err != nil && isDialError(err) {
 		s.passiveFailure(err)
 	}
 	return err
+}
+
+func isDialError(err error) bool {
+	var de *dialError
+	return errors.As(err, &de)
 }
 
 // passiveFailure counts a connect error seen while proxying as a failed check.
