@@ -14,7 +14,16 @@ var (
 	// errKilledUnsent is returned by Write on a connection a drain closed while it sat
 	// in the pool; nothing was sent, so the request may be retried.
 	errKilledUnsent = errors.New("the pooled upstream connection was closed by a drain")
+	// errStaleUnsent is returned by Write on a pooled connection the upstream closed
+	// while it was idle; nothing was sent, so any request may be retried.
+	errStaleUnsent = errors.New("the upstream closed the idle keep-alive connection")
 )
+
+// staleCheckAfter is how long a pooled connection must have been idle before a
+// request first checks that the upstream has not closed it. Frameworks close idle
+// keep-alive connections after a few seconds (Node.js: 5 s); sending a POST into
+// such a connection would fail in a way that cannot be retried safely.
+const staleCheckAfter = 500 * time.Millisecond
 
 // dialError marks a failure to connect: nothing was sent, a retry is safe.
 type dialError struct{ err error }
@@ -29,7 +38,8 @@ type upConn struct {
 	net.Conn
 	set     *connSet
 	idle    time.Duration
-	lastSet time.Time // last read deadline refresh; used by one reader at a time
+	lastSet time.Time // last read deadline refresh; used by one request at a time
+	lastUse time.Time // last read or write
 	killed  atomic.Bool
 }
 
@@ -37,10 +47,12 @@ func (c *upConn) Read(p []byte) (int, error) {
 	if c.killed.Load() {
 		return 0, errCut
 	}
-	if now := time.Now(); now.Sub(c.lastSet) > c.idle/8 {
+	now := time.Now()
+	if now.Sub(c.lastSet) > c.idle/8 {
 		_ = c.Conn.SetReadDeadline(now.Add(c.idle))
 		c.lastSet = now
 	}
+	c.lastUse = now
 	n, err := c.Conn.Read(p)
 	if err != nil && c.killed.Load() {
 		err = errCut
@@ -52,24 +64,28 @@ func (c *upConn) Write(p []byte) (int, error) {
 	if c.killed.Load() {
 		return 0, errKilledUnsent
 	}
+	now := time.Now()
+	if !c.lastUse.IsZero() && now.Sub(c.lastUse) > staleCheckAfter && c.peerClosed() {
+		c.set.staleFound()
+		return 0, errStaleUnsent
+	}
+	c.lastUse = now
 	return c.Conn.Write(p)
-}
-
-// SetReadDeadline is ignored: Read manages the read deadline itself.
-func (c *upConn) SetReadDeadline(time.Time) error { return nil }
-
-// SetDeadline only applies to writes, for the same reason.
-func (c *upConn) SetDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(t) }
-
-func (c *upConn) Close() error {
-	c.set.remove(c)
-	return c.Conn.Close()
 }
 
 // connSet tracks the open connections to one upstream.
 type connSet struct {
 	mu    sync.Mutex
 	conns map[*upConn]struct{}
+	// onStale runs when a pooled connection turned out closed by the upstream:
+	// the other idle ones are at least as old, so the pool drops them all.
+	onStale func()
+}
+
+func (s *connSet) staleFound() {
+	if s.onStale != nil {
+		s.onStale()
+	}
 }
 
 func (s *connSet) add(c *upConn) {

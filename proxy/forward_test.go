@@ -327,3 +327,29 @@ func TestHeadAndNoContentResponses(t *testing.T) {
 	sl := s.table.Load().apps["web"].slots[Blue]
 	eventually(t, 5*time.Second, "no request in flight", func() bool { return sl.inFlight.Load() == 0 })
 }
+
+// TestStaleKeepAliveRetried: the upstream closes idle keep-alive connections
+// quickly (as Node.js does after 5 s); a POST after such a pause must not hit the
+// dead connection and fail.
+func TestStaleKeepAliveRetried(t *testing.T) {
+	blue, green := startUpstream(t, "blue"), startUpstream(t, "green")
+	blue.srv.IdleTimeout = 200 * time.Millisecond
+	s := startProxy(t, oneApp(blue, green, shortTempDir(t)))
+	c := client(s)
+	for i := range 4 {
+		req := fasthttp.AcquireRequest()
+		resp := fasthttp.AcquireResponse()
+		req.SetRequestURI("http://a/post")
+		req.Header.SetMethod("POST")
+		req.SetBodyString("payload")
+		if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+			t.Fatalf("POST %d after an idle pause: %v %d %s", i, err, resp.StatusCode(), resp.Body())
+		}
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+		time.Sleep(700 * time.Millisecond)
+	}
+	if n := blue.hits.Load(); n != 4 {
+		t.Fatalf("upstream saw %d POSTs, want 4 (none twice, none lost)", n)
+	}
+}

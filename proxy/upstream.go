@@ -48,7 +48,9 @@ func newSlot(appName string, c Color, addr string, l Limits, h HealthConfig, m M
 		NoDefaultUserAgentHeader:  true,
 		DisablePathNormalizing:    true,
 		MaxIdleConnDuration:       l.IdleTimeout / 2,
+		ConnPoolStrategy:          fasthttp.LIFO, // reuse the freshest connection
 	}
+	s.conns.onStale = s.hc.CloseIdleConnections
 	s.health = newHealth(s, h)
 	return s
 }
@@ -68,7 +70,7 @@ func (s *slot) dial(addr string) (net.Conn, error) {
 // after a timeout, nor on a color that is no longer live: that is how a drain cut
 // looks (fasthttp reports it as a plain EOF), and the cut must stand.
 func (s *slot) retryIfErr(req *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
-	if errors.Is(err, errKilledUnsent) {
+	if errors.Is(err, errKilledUnsent) || errors.Is(err, errStaleUnsent) {
 		return false, true // nothing was sent
 	}
 	if errors.Is(err, errCut) || isTimeout(err) || Color(s.state.active.Load()) != s.color {
