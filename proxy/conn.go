@@ -73,6 +73,17 @@ func (c *upConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// SetReadDeadline is ignored: Read manages the read deadline itself.
+func (c *upConn) SetReadDeadline(time.Time) error { return nil }
+
+// SetDeadline only applies to writes, for the same reason.
+func (c *upConn) SetDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(t) }
+
+func (c *upConn) Close() error {
+	c.set.remove(c)
+	return c.Conn.Close()
+}
+
 // connSet tracks the open connections to one upstream.
 type connSet struct {
 	mu    sync.Mutex
