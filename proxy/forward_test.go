@@ -353,3 +353,33 @@ func TestStaleKeepAliveRetried(t *testing.T) {
 		t.Fatalf("upstream saw %d POSTs, want 4 (none twice, none lost)", n)
 	}
 }
+
+func TestExpectContinueAnsweredByEdge(t *testing.T) {
+	blue, green := startUpstream(t, "blue"), startUpstream(t, "green")
+	s := startProxy(t, oneApp(blue, green, shortTempDir(t)))
+	out := rawExchange(t, s.HTTPAddr(), "POST /up HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+	if !strings.HasPrefix(out, "HTTP/1.1 100 Continue") || statusOf(out) != 200 {
+		t.Fatalf("answer %q", out)
+	}
+	seen := blue.requests()[0]
+	if seen.Body != "hello" || seen.Headers["Expect"] != "" {
+		t.Fatalf("upstream saw %+v", seen)
+	}
+}
+
+func TestIPv6Listener(t *testing.T) {
+	blue, green := startUpstream(t, "blue"), startUpstream(t, "green")
+	cfg := oneApp(blue, green, shortTempDir(t))
+	cfg.HTTPAddr = "[::1]:0"
+	s := startProxy(t, cfg)
+	if !strings.HasPrefix(s.HTTPAddr(), "[::1]:") {
+		t.Fatalf("listening on %s", s.HTTPAddr())
+	}
+	if out := rawExchange(t, s.HTTPAddr(), "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"); statusOf(out) != 200 {
+		t.Fatalf("answer %q", out)
+	}
+	h := blue.requests()[0].Headers
+	if h["X-Forwarded-For"] != "::1" || h["X-Real-Ip"] != "::1" {
+		t.Fatalf("forwarding headers %v", h)
+	}
+}

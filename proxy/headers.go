@@ -115,6 +115,7 @@ const (
 	hopTransferEncoding
 	hopUpgrade
 	hopProxy
+	hopExpect // not hop-by-hop by name, but edge already answered it and read the body
 )
 
 var hopNames = [...]struct {
@@ -122,7 +123,7 @@ var hopNames = [...]struct {
 	name string
 }{
 	{hopKeepAlive, "Keep-Alive"}, {hopTE, "Te"}, {hopTrailer, "Trailer"},
-	{hopTransferEncoding, "Transfer-Encoding"}, {hopUpgrade, "Upgrade"},
+	{hopTransferEncoding, "Transfer-Encoding"}, {hopUpgrade, "Upgrade"}, {hopExpect, "Expect"},
 }
 
 func hopFlag(k []byte) hopFlags {
@@ -130,6 +131,10 @@ func hopFlag(k []byte) hopFlags {
 	case 2:
 		if caseEq(k, "te") {
 			return hopTE
+		}
+	case 6:
+		if caseEq(k, "expect") {
+			return hopExpect
 		}
 	case 7:
 		if caseEq(k, "upgrade") {
