@@ -27,6 +27,7 @@ const (
 	CodeReloadUnavailable = "reload_unavailable"
 	CodeReloadFailed      = "reload_failed"
 	CodeShuttingDown      = "shutting_down"
+	CodeBusy              = "switch_in_progress"
 	CodeNotFound          = "not_found"
 	CodeMethodNotAllowed  = "method_not_allowed"
 )

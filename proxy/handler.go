@@ -21,6 +21,7 @@ func (s *Server) handleHTTP(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if s.cfg.ACMEChallenge != nil && s.cfg.ACMEChallenge(ctx) {
+		s.done(ctx, nil, nil, "", nil)
 		return
 	}
 	s.redirect(ctx)
@@ -43,7 +44,7 @@ func (s *Server) refuseFraming(ctx *fasthttp.RequestCtx) {
 	rid := appendRequestID(buf[:0])
 	writeErrorPage(ctx, fasthttp.StatusBadRequest, rid)
 	ctx.SetConnectionClose()
-	if ce := s.log.Check(zap.InfoLevel, "refused a request with both Content-Length and Transfer-Encoding"); ce != nil {
+	if ce := s.log.Check(zap.DebugLevel, "refused a request with both Content-Length and Transfer-Encoding"); ce != nil {
 		ce.Write(zap.ByteString("request_id", rid), zap.String("remote", ctx.RemoteIP().String()))
 	}
 	s.done(ctx, nil, nil, "", rid)
@@ -152,12 +153,16 @@ func (s *Server) done(ctx *fasthttp.RequestCtx, st *site, a *app, color string, 
 		return
 	}
 	if ce := s.access.Check(zap.InfoLevel, "request"); ce != nil {
+		size := ctx.Response.Header.ContentLength()
+		if !ctx.Response.IsBodyStream() {
+			size = len(ctx.Response.Body())
+		}
 		ce.Write(
 			zap.ByteString("host", ctx.Host()),
 			zap.ByteString("method", ctx.Method()),
 			zap.ByteString("path", ctx.Path()),
 			zap.Int("status", status),
-			zap.Int("bytes", ctx.Response.Header.ContentLength()),
+			zap.Int("bytes", size),
 			zap.Duration("duration", d),
 			zap.String("app", appName),
 			zap.String("color", color),

@@ -258,7 +258,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, sl := range slots {
 		sl.stop()
 	}
-	return errors.Join(errs...)
+	err := errors.Join(errs...)
+	s.log.Info("proxy stopped", zap.Error(err))
+	return err
 }
 
 // fastLogger routes fasthttp's own messages to zap at debug level: they are about

@@ -77,7 +77,7 @@ func (s *Server) Switch(ctx context.Context, appName string, color Color, timeou
 		return nil, err
 	}
 	if err := a.state.acquire(ctx); err != nil {
-		return nil, errorf(CodeBadRequest, 409, fmt.Sprintf("gave up waiting for another switch of %s: %v", a.name, err))
+		return nil, errorf(CodeBusy, 409, fmt.Sprintf("gave up waiting for another switch of %s to finish: %v", a.name, err))
 	}
 	defer a.state.release()
 	// Re-read the app under the lock: a reload may have replaced it meanwhile.
