@@ -332,8 +332,8 @@ func TestHeadAndNoContentResponses(t *testing.T) {
 // quickly (as Node.js does after 5 s); a POST after such a pause must not hit the
 // dead connection and fail.
 func TestStaleKeepAliveRetried(t *testing.T) {
-	blue, green := startUpstream(t, "blue"), startUpstream(t, "green")
-	blue.srv.IdleTimeout = 200 * time.Millisecond
+	blue := startUpstreamWith(t, "blue", func(s *fasthttp.Server) { s.IdleTimeout = 200 * time.Millisecond })
+	green := startUpstream(t, "green")
 	s := startProxy(t, oneApp(blue, green, shortTempDir(t)))
 	c := client(s)
 	for i := range 4 {

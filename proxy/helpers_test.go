@@ -41,6 +41,12 @@ type seenRequest struct {
 
 func startUpstream(t testing.TB, name string) *upstream {
 	t.Helper()
+	return startUpstreamWith(t, name, nil)
+}
+
+// startUpstreamWith lets the caller adjust the server before it starts serving.
+func startUpstreamWith(t testing.TB, name string, tweak func(*fasthttp.Server)) *upstream {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +54,9 @@ func startUpstream(t testing.TB, name string) *upstream {
 	u := &upstream{name: name, ln: ln, addr: ln.Addr().String()}
 	u.health.Store(200)
 	u.srv = &fasthttp.Server{Handler: u.serve, Logger: quietLogger{}, ReadTimeout: 30 * time.Second}
+	if tweak != nil {
+		tweak(u.srv)
+	}
 	go u.srv.Serve(ln) //nolint:errcheck
 	t.Cleanup(u.stop)
 	return u
