@@ -40,6 +40,7 @@ func (s *Server) proxyWebSocket(ctx *fasthttp.RequestCtx, a *app, rid []byte) st
 	}
 	if status := headStatus(head); status != fasthttp.StatusSwitchingProtocols {
 		defer up.Close()
+		_ = up.SetDeadline(time.Now().Add(s.cfg.Limits.UpstreamTimeout))
 		r := bufio.NewReader(io.MultiReader(bytes.NewReader(head), br))
 		if err := ctx.Response.ReadLimitBody(r, s.cfg.Limits.MaxBodyBytes); err != nil {
 			s.upstreamFailed(ctx, sl, err, rid)
