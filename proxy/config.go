@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"crypto/tls"
 	"net"
 	"time"
@@ -37,6 +38,18 @@ type Config struct {
 	StateFile string
 	// AdminSocket is the unix socket path of the admin API. "" disables it.
 	AdminSocket string
+	// SwitchTimeout is how long a switch waits for the target color to pass `rise`
+	// fresh health checks when the request names no timeout. Default 10s.
+	SwitchTimeout time.Duration
+	// Reload is called by POST /reload on the admin API. nil: the admin API answers
+	// 501 Not Implemented. cmd/edge supplies it (re-read the file, then Server.Reload).
+	Reload func(ctx context.Context) error
+
+	// AccessLog writes one JSON line per request through the logger named "access".
+	// Default false (cmd/edge turns it on unless access_log: false).
+	AccessLog bool
+	// Metrics receives request, switch and health events. nil: a no-op recorder.
+	Metrics Metrics
 
 	// Limits protect the listeners. Zero values get the defaults in DefaultLimits.
 	Limits Limits
@@ -54,8 +67,15 @@ type Limits struct {
 	WriteTimeout time.Duration
 	// IdleTimeout closes idle keep-alive client connections. Default 120s.
 	IdleTimeout time.Duration
-	// UpstreamTimeout bounds one upstream round trip before a 504. Default 60s.
+	// UpstreamTimeout bounds the wait for the upstream's response header (504 when it
+	// passes) and every later gap between two reads of its body, as nginx's
+	// proxy_read_timeout does; a stream that keeps sending may last longer. Default 60s.
 	UpstreamTimeout time.Duration
+	// ConnectTimeout bounds dialing an upstream. Default 5s.
+	ConnectTimeout time.Duration
+	// MaxConnsPerUpstream caps keep-alive connections to one upstream address; a
+	// request waits up to ConnectTimeout for a free one, then gets 502. Default 4096.
+	MaxConnsPerUpstream int
 }
 
 // AppConfig is one application with a blue and a green upstream.
@@ -86,7 +106,8 @@ type HealthConfig struct {
 
 // SiteConfig is a set of host names sharing routes.
 type SiteConfig struct {
-	// Hosts are exact names or "*.example.com" wildcards.
+	// Hosts are exact names, "*.example.com" wildcards (exactly one more label, like a
+	// wildcard certificate) or "*" for any host no other site claims.
 	Hosts []string
 	// Routes match by longest path prefix.
 	Routes []RouteConfig

@@ -25,7 +25,7 @@ func TestStaticInvalidation(t *testing.T) {
 	t.Run("atomic replace", func(t *testing.T) {
 		old := s.get(t, "/index.html")
 		replaceFile(t, filepath.Join(root, "index.html"), []byte("<p>NEW-DEPLOY</p>"))
-		eventually(t, "new index.html", func() bool { return strings.Contains(body("/index.html"), "NEW-DEPLOY") })
+		eventually(t, 20*time.Second, "new index.html", func() bool { return strings.Contains(body("/index.html"), "NEW-DEPLOY") })
 		r := s.get(t, "/index.html", "If-None-Match: "+header(old, "ETag"))
 		if r.StatusCode() != 200 || header(r, "ETag") == header(old, "ETag") {
 			t.Errorf("old ETag still validates: %d %q", r.StatusCode(), header(r, "ETag"))
@@ -41,14 +41,14 @@ func TestStaticInvalidation(t *testing.T) {
 		if err := os.Chtimes(p, future, future); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "rewritten robots.txt", func() bool { return strings.Contains(body("/robots.txt"), "Disallow") })
+		eventually(t, 20*time.Second, "rewritten robots.txt", func() bool { return strings.Contains(body("/robots.txt"), "Disallow") })
 	})
 	t.Run("compressed copy follows the file", func(t *testing.T) {
 		if got := decode(t, "gzip", []byte(body("/big.txt", "Accept-Encoding: gzip"))); !bytes.HasPrefix(got, []byte("compress me")) {
 			t.Fatalf("unexpected big.txt")
 		}
 		replaceFile(t, filepath.Join(root, "big.txt"), bytes.Repeat([]byte("second version of the text. "), 300))
-		eventually(t, "recompressed big.txt", func() bool {
+		eventually(t, 20*time.Second, "recompressed big.txt", func() bool {
 			r := s.get(t, "/big.txt", "Accept-Encoding: gzip")
 			return bytes.HasPrefix(decode(t, header(r, "Content-Encoding"), r.Body()), []byte("second version"))
 		})
@@ -57,7 +57,7 @@ func TestStaticInvalidation(t *testing.T) {
 		if err := os.Remove(filepath.Join(root, "assets/index-3f2a9c1b.js.br")); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "gzip once the .br sibling is gone", func() bool {
+		eventually(t, 20*time.Second, "gzip once the .br sibling is gone", func() bool {
 			return header(s.get(t, "/assets/index-3f2a9c1b.js", "Accept-Encoding: br, gzip"), "Content-Encoding") == "gzip"
 		})
 	})
@@ -68,7 +68,7 @@ func TestStaticInvalidation(t *testing.T) {
 		if err := os.Remove(filepath.Join(root, "data.json")); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "404 after delete", func() bool { return s.get(t, "/data.json").StatusCode() == 404 })
+		eventually(t, 20*time.Second, "404 after delete", func() bool { return s.get(t, "/data.json").StatusCode() == 404 })
 		if e := s.h.cache.get([]byte("/data.json")); e != nil {
 			t.Errorf("deleted file still cached")
 		}
@@ -88,7 +88,7 @@ func TestStaticInvalidation(t *testing.T) {
 			t.Fatalf("huge.bin before: %d bytes", len(got))
 		}
 		replaceFile(t, huge, bytes.Repeat([]byte{'2'}, 2<<20+5))
-		eventually(t, "new big file", func() bool {
+		eventually(t, 20*time.Second, "new big file", func() bool {
 			got := body("/huge.bin")
 			if len(got) != 2<<20 && len(got) != 2<<20+5 {
 				t.Fatalf("torn big file: %d bytes", len(got))
@@ -177,7 +177,7 @@ func TestStaticMissingRoot(t *testing.T) {
 		t.Fatalf("missing root: %d", r.StatusCode())
 	}
 	writeFile(t, filepath.Join(root, "index.html"), []byte("ARRIVED"))
-	eventually(t, "root to appear", func() bool { return string(s.get(t, "/x").Body()) == "ARRIVED" })
+	eventually(t, 20*time.Second, "root to appear", func() bool { return string(s.get(t, "/x").Body()) == "ARRIVED" })
 
 	// The constructor the router calls: bad arguments are errors, not panics.
 	if _, err := newStaticHandler("assets/", StaticConfig{Root: root}, nil); err == nil {

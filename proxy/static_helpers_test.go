@@ -152,7 +152,7 @@ func startStaticServer(t *testing.T, prefix string, cfg StaticConfig, tweak func
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Handler, srv.Logger = h.serve, testLogger{t}
+	srv.Handler, srv.Logger = h.serve, staticTestLogger{t}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -165,9 +165,9 @@ func startStaticServer(t *testing.T, prefix string, cfg StaticConfig, tweak func
 	return &staticServer{addr: ln.Addr().String(), h: h}
 }
 
-type testLogger struct{ t *testing.T }
+type staticTestLogger struct{ t *testing.T }
 
-func (l testLogger) Printf(format string, args ...any) { l.t.Logf("fasthttp: "+format, args...) }
+func (l staticTestLogger) Printf(format string, args ...any) { l.t.Logf("fasthttp: "+format, args...) }
 
 // do sends one raw HTTP/1.1 request (the request target is written verbatim) and
 // reads the response. headers are "Name: value" strings.
@@ -203,14 +203,4 @@ func (s *staticServer) get(t *testing.T, target string, headers ...string) *fast
 
 func header(r *fasthttp.Response, name string) string { return string(r.Header.Peek(name)) }
 
-// eventually polls cond until it holds or a generous deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+

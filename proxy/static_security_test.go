@@ -189,10 +189,10 @@ func TestStaticSymlinkRootFlip(t *testing.T) {
 	if err := os.Rename(filepath.Join(base, "current.tmp"), filepath.Join(base, "current")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "index from release two", func() bool {
+	eventually(t, 20*time.Second, "index from release two", func() bool {
 		return strings.Contains(string(s.get(t, "/").Body()), "release two")
 	})
-	eventually(t, "new.js from release two", func() bool { return s.get(t, "/new.js").StatusCode() == 200 })
+	eventually(t, 20*time.Second, "new.js from release two", func() bool { return s.get(t, "/new.js").StatusCode() == 200 })
 }
 
 func TestStaticSymlinkRetargetedOutside(t *testing.T) {
@@ -209,7 +209,7 @@ func TestStaticSymlinkRetargetedOutside(t *testing.T) {
 	if err := os.Rename(link+".tmp", link); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "cached symlink to be refused after it left the root", func() bool {
+	eventually(t, 20*time.Second, "cached symlink to be refused after it left the root", func() bool {
 		r := s.get(t, "/moving.txt")
 		if leaked(string(r.Body())) {
 			t.Fatalf("leaked after retarget: %q", r.Body())

@@ -1,11 +1,53 @@
 package main
 
-import "go.uber.org/zap"
+import (
+	"errors"
+	"path/filepath"
+
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+
+	"github.com/edge-server/edge/proxy"
+)
 
 // buildServices turns a validated config into the services edge runs, in start order.
 // The proxy, tls and chat packages never import each other; this is where they meet.
 func buildServices(cfg *config, log *zap.Logger) ([]service, error) {
-	_ = cfg
-	_ = log
-	return nil, nil
+	pcfg, err := proxyConfig(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	p, err := proxy.New(pcfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return []service{p}, nil
+}
+
+// proxyConfig completes the proxy section of the config with what cmd/edge owns:
+// the state file under state_dir, the admin socket, the access log switch, and the
+// local handlers and TLS config other packages provide.
+func proxyConfig(cfg *config, log *zap.Logger) (proxy.Config, error) {
+	pc := cfg.Proxy
+	pc.StateFile = filepath.Join(cfg.StateDir, "state.json")
+	pc.AdminSocket = cfg.AdminSocket
+	pc.AccessLog = cfg.AccessLog
+	if pc.HTTPSAddr != "" && pc.TLSConfig == nil {
+		// The certificate manager (package tls) is wired here when it lands.
+		return pc, errors.New("listen.https is set, but automatic HTTPS is not part of this build yet; " +
+			"set listen: { https: \"\" } to serve plain HTTP")
+	}
+	if cfg.ChatEnabled && pc.Handlers["chat"] == nil {
+		// The chat package is wired here when it lands; until then its route says so.
+		log.Warn("the chat is not part of this build yet; its route answers 503", zap.String("mount", cfg.Chat.Mount))
+		if pc.Handlers == nil {
+			pc.Handlers = map[string]fasthttp.RequestHandler{}
+		}
+		pc.Handlers["chat"] = chatUnavailable
+	}
+	return pc, nil
+}
+
+func chatUnavailable(ctx *fasthttp.RequestCtx) {
+	ctx.Error("The chat is not available in this build of edge.\n", fasthttp.StatusServiceUnavailable)
 }

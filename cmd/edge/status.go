@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/edge-server/edge/proxy"
+)
+
+func init() { register("status", "show apps, colors, health and in-flight requests", cmdStatus) }
+
+func cmdStatus(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("status", "status [--json] [--socket PATH | --config FILE]", stdout)
+	asJSON := fs.Bool("json", false, "print the daemon's JSON answer")
+	sf := addSocketFlags(fs)
+	if code, done := parseFlags(fs, args, stderr); done {
+		return code
+	}
+	if code, done := noExtraArgs(fs, stderr); done {
+		return code
+	}
+	socket, err := sf.resolve()
+	if err != nil {
+		fmt.Fprintf(stderr, "edge status: %v\n", err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
+	defer cancel()
+	var raw json.RawMessage
+	if err := newAdminClient(socket).call(ctx, "GET", "/status", nil, &raw); err != nil {
+		fmt.Fprintf(stderr, "edge status: %v\n", err)
+		return 1
+	}
+	if *asJSON {
+		fmt.Fprintf(stdout, "%s\n", strings.TrimSpace(string(raw)))
+		return 0
+	}
+	var st proxy.Status
+	if err := json.Unmarshal(raw, &st); err != nil {
+		fmt.Fprintf(stderr, "edge status: edge's answer is not the expected JSON: %v\n", err)
+		return 1
+	}
+	printStatus(stdout, st)
+	return 0
+}
+
+// printStatus writes one block per app:
+//
+//	web: live green, previous blue
+//	  → green  127.0.0.1:4000  healthy    3 in flight  1 websocket
+//	    blue   127.0.0.1:3000  unhealthy  0 in flight  0 websockets  (connection refused)
+func printStatus(w io.Writer, st proxy.Status) {
+	if len(st.Apps) == 0 {
+		fmt.Fprintln(w, "no apps are configured")
+		return
+	}
+	for i, a := range st.Apps {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		prev := a.Previous
+		if prev == "" {
+			prev = "none yet"
+		}
+		fmt.Fprintf(w, "%s: live %s, previous %s\n", a.Name, a.Active, prev)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, c := range []struct {
+			name string
+			s    proxy.SlotStatus
+		}{{"blue", a.Slots.Blue}, {"green", a.Slots.Green}} {
+			mark := " "
+			if c.name == a.Active {
+				mark = "→"
+			}
+			health := "healthy"
+			switch {
+			case !c.s.Checked:
+				health = "not checked yet"
+			case !c.s.Healthy:
+				health = "unhealthy"
+			}
+			line := fmt.Sprintf("  %s %s\t%s\t%s\t%d in flight\t%s", mark, c.name, c.s.Addr, health, c.s.InFlight, plural(c.s.WebSockets, "websocket"))
+			if !c.s.Healthy && c.s.LastError != "" {
+				line += "\t(" + c.s.LastError + ")"
+			}
+			fmt.Fprintln(tw, line)
+		}
+		_ = tw.Flush()
+	}
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, word)
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}

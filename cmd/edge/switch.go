@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/edge-server/edge/proxy"
+)
+
+func init() {
+	register("switch", "move an app's traffic to a color after health checks, then drain the old one", cmdSwitch)
+	register("rollback", "move an app's traffic back to the previous color", cmdRollback)
+}
+
+func cmdSwitch(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("switch", "switch COLOR [--app NAME] [--timeout D] [--socket PATH | --config FILE]", stdout)
+	app := fs.String("app", "", "app to switch (may be left out when there is one app)")
+	timeout := fs.Duration("timeout", 0, "how long COLOR may take to pass its health checks (default: the daemon's, 10s)")
+	sock := addSocketFlags(fs)
+	pos, code, done := parseInterspersed(fs, args, stderr)
+	if done {
+		return code
+	}
+	if len(pos) != 1 {
+		fmt.Fprintf(stderr, "edge switch: name exactly one color, blue or green; see 'edge switch --help'\n")
+		return 2
+	}
+	if _, err := proxy.ParseColor(pos[0]); err != nil {
+		fmt.Fprintf(stderr, "edge switch: %q is not a color; say blue or green\n", pos[0])
+		return 2
+	}
+	if *timeout < 0 || *timeout > proxy.MaxSwitchTimeout {
+		fmt.Fprintf(stderr, "edge switch: --timeout must be more than 0 and at most %s\n", proxy.MaxSwitchTimeout)
+		return 2
+	}
+	req := map[string]any{"color": pos[0]}
+	if *app != "" {
+		req["app"] = *app
+	}
+	if *timeout > 0 {
+		req["timeout"] = timeout.String()
+	}
+	return runSwitch("switch", "/switch", req, sock, stdout, stderr)
+}
+
+func cmdRollback(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("rollback", "rollback [--app NAME] [--timeout D] [--socket PATH | --config FILE]", stdout)
+	app := fs.String("app", "", "app to roll back (may be left out when there is one app)")
+	timeout := fs.Duration("timeout", 0, "how long the previous color may take to pass its health checks")
+	sock := addSocketFlags(fs)
+	if code, done := parseFlags(fs, args, stderr); done {
+		return code
+	}
+	if code, done := noExtraArgs(fs, stderr); done {
+		return code
+	}
+	if *timeout < 0 || *timeout > proxy.MaxSwitchTimeout {
+		fmt.Fprintf(stderr, "edge rollback: --timeout must be more than 0 and at most %s\n", proxy.MaxSwitchTimeout)
+		return 2
+	}
+	req := map[string]any{}
+	if *app != "" {
+		req["app"] = *app
+	}
+	if *timeout > 0 {
+		req["timeout"] = timeout.String()
+	}
+	return runSwitch("rollback", "/rollback", req, sock, stdout, stderr)
+}
+
+// runSwitch sends a switch or rollback and prints the daemon's one-line report. It
+// waits as long as the daemon needs (health checks, then the drain period); Ctrl-C
+// stops waiting but not the switch.
+func runSwitch(verb, path string, req map[string]any, sf *socketFlags, stdout, stderr io.Writer) int {
+	socket, err := sf.resolve()
+	if err != nil {
+		fmt.Fprintf(stderr, "edge %s: %v\n", verb, err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	var res proxy.SwitchResult
+	start := time.Now()
+	if err := newAdminClient(socket).call(ctx, "POST", path, req, &res); err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintf(stderr, "edge %s: stopped waiting after %s; edge finishes the switch on its own (see 'edge status')\n", verb, time.Since(start).Round(time.Millisecond))
+			return 1
+		}
+		fmt.Fprintf(stderr, "edge %s: %v\n", verb, err)
+		return 1
+	}
+	fmt.Fprintln(stdout, res.Message)
+	return 0
+}
+
+// parseInterspersed parses flags that may come before or after positional
+// arguments ("edge switch green --app web"), returning the positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string, stderr io.Writer) ([]string, int, bool) {
+	var pos []string
+	for {
+		if code, done := parseFlags(fs, args, stderr); done {
+			return nil, code, true
+		}
+		if fs.NArg() == 0 {
+			return pos, 0, false
+		}
+		rest := fs.Args()
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}

@@ -1,0 +1,177 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// adminServer is the HTTP/JSON admin API on a unix socket.
+type adminServer struct {
+	s    *Server
+	path string
+	ln   net.Listener
+	srv  *http.Server
+	done chan struct{}
+}
+
+// startAdmin listens on path (mode 0660), replacing a stale socket left by a crash
+// but never a live one or a file that is not a socket.
+func startAdmin(s *Server, path string) (*adminServer, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("creating the admin socket directory: %w", err)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("admin socket %s exists and is not a socket; remove it or choose another admin_socket", path)
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("admin socket %s is in use: is another edge running?", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("removing the stale admin socket: %w", err)
+		}
+		s.log.Info("removed a stale admin socket", zap.String("path", path))
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listening on the admin socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o660); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("setting the admin socket's mode: %w", err)
+	}
+	a := &adminServer{s: s, path: path, ln: ln, done: make(chan struct{})}
+	a.srv = &http.Server{
+		Handler:           a,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	go func() {
+		defer close(a.done)
+		_ = a.srv.Serve(ln)
+	}()
+	return a, nil
+}
+
+func (a *adminServer) shutdown(ctx context.Context) error {
+	err := a.srv.Shutdown(ctx)
+	if err != nil {
+		_ = a.srv.Close()
+	}
+	<-a.done
+	_ = os.Remove(a.path)
+	if err != nil {
+		return fmt.Errorf("stopping the admin API: %w", err)
+	}
+	return nil
+}
+
+func (a *adminServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	want := map[string]string{"/status": http.MethodGet, "/switch": http.MethodPost, "/rollback": http.MethodPost, "/reload": http.MethodPost}
+	method, ok := want[r.URL.Path]
+	if !ok {
+		writeAdminError(w, errorf(CodeNotFound, 404, fmt.Sprintf("no admin endpoint %s; there are GET /status, POST /switch, POST /rollback, POST /reload", r.URL.Path)))
+		return
+	}
+	if r.Method != method {
+		w.Header().Set("Allow", method)
+		writeAdminError(w, errorf(CodeMethodNotAllowed, 405, fmt.Sprintf("%s takes %s, not %s", r.URL.Path, method, r.Method)))
+		return
+	}
+	if r.URL.Path == "/status" {
+		writeJSON(w, 200, a.s.Status())
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxAdminBody+1))
+	if err != nil {
+		writeAdminError(w, badRequest("reading the request body: %v", err))
+		return
+	}
+	if len(body) > MaxAdminBody {
+		writeAdminError(w, badRequest("the request body is larger than %d bytes", MaxAdminBody))
+		return
+	}
+	switch r.URL.Path {
+	case "/switch":
+		cmd, e := decodeSwitch(body)
+		if e != nil {
+			writeAdminError(w, e)
+			return
+		}
+		a.answer(w, func() (*SwitchResult, error) { return a.s.Switch(r.Context(), cmd.app, cmd.color, cmd.timeout) })
+	case "/rollback":
+		cmd, e := decodeRollback(body)
+		if e != nil {
+			writeAdminError(w, e)
+			return
+		}
+		a.answer(w, func() (*SwitchResult, error) { return a.s.Rollback(r.Context(), cmd.app, cmd.timeout) })
+	case "/reload":
+		if e := decodeStrict(body, &struct{}{}, true); e != nil {
+			writeAdminError(w, e)
+			return
+		}
+		a.reload(w, r)
+	}
+}
+
+func (a *adminServer) answer(w http.ResponseWriter, do func() (*SwitchResult, error)) {
+	res, err := do()
+	if err != nil {
+		writeAdminError(w, err)
+		return
+	}
+	writeJSON(w, 200, res)
+}
+
+func (a *adminServer) reload(w http.ResponseWriter, r *http.Request) {
+	fn := a.s.table.Load().reload
+	if fn == nil {
+		writeAdminError(w, errorf(CodeReloadUnavailable, 501, "reload is not available in this edge; restart it to apply a new config"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), time.Minute)
+	defer cancel()
+	if err := fn(ctx); err != nil {
+		a.s.log.Warn("reload failed", zap.Error(err))
+		writeAdminError(w, errorf(CodeReloadFailed, 500, "reload failed, the running config is unchanged: "+err.Error()))
+		return
+	}
+	writeJSON(w, 200, map[string]string{"message": "configuration reloaded"})
+}
+
+// AdminError is the JSON body of every admin API error.
+type AdminError struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+func writeAdminError(w http.ResponseWriter, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = errorf("internal", 500, err.Error())
+	}
+	writeJSON(w, e.Status, AdminError{Error: e.Msg, Code: e.Code})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

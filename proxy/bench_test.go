@@ -1,0 +1,110 @@
+package proxy
+
+import (
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// benchConn stands in for the client connection when the handler is driven
+// directly: it has a TCP remote address and accepts deadlines.
+type benchConn struct{ net.Conn }
+
+var benchRemote = &net.TCPAddr{IP: net.IPv4(192, 0, 2, 10), Port: 40000}
+
+func (benchConn) RemoteAddr() net.Addr             { return benchRemote }
+func (benchConn) LocalAddr() net.Addr              { return benchRemote }
+func (benchConn) SetWriteDeadline(time.Time) error { return nil }
+func (benchConn) SetReadDeadline(time.Time) error  { return nil }
+func (benchConn) SetDeadline(time.Time) error      { return nil }
+func (benchConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (benchConn) Read(p []byte) (int, error)       { return 0, io.EOF }
+func (benchConn) Close() error                     { return nil }
+func (c benchConn) String() string                 { return "bench" }
+func newBenchProxy(b *testing.B) (*Server, *upstream) {
+	blue, green := startUpstream(b, "blue"), startUpstream(b, "green")
+	blue.quiet.Store(true)
+	cfg := oneApp(blue, green, shortTempDir(b))
+	cfg.AdminSocket = ""
+	cfg.Apps[0].Health.Interval = time.Hour
+	return startProxy(b, cfg), blue
+}
+
+// BenchmarkForwardHandler drives the proxy's request handler directly (no client
+// socket) against a real upstream on loopback: routing, header rewriting, the
+// upstream round trip over a pooled keep-alive connection and streaming the body
+// out. allocs/op includes the upstream server's, which is in the same process.
+func BenchmarkForwardHandler(b *testing.B) {
+	s, _ := newBenchProxy(b)
+	var ctx fasthttp.RequestCtx
+	ctx.Init2(benchConn{}, quietLogger{}, false)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		ctx.Request.Reset()
+		ctx.Response.Reset()
+		ctx.Request.SetRequestURI("/api/items?page=2")
+		ctx.Request.Header.SetHost("app.example")
+		ctx.Request.Header.Set("User-Agent", "bench")
+		ctx.Request.Header.Set("Accept", "*/*")
+		s.handleHTTP(&ctx)
+		if ctx.Response.StatusCode() != 200 {
+			b.Fatalf("status %d", ctx.Response.StatusCode())
+		}
+		if _, err := ctx.Response.WriteTo(io.Discard); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkForwardLoopback is the whole path over loopback sockets: a keep-alive
+// client, edge, and the upstream, all in this process, run in parallel.
+func BenchmarkForwardLoopback(b *testing.B) {
+	s, _ := newBenchProxy(b)
+	c := &fasthttp.HostClient{Addr: s.HTTPAddr(), MaxConns: 64}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		req := fasthttp.AcquireRequest()
+		resp := fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		req.SetRequestURI("http://app.example/api/items?page=2")
+		for pb.Next() {
+			if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+				b.Fatalf("%v %d", err, resp.StatusCode())
+			}
+		}
+	})
+}
+
+// BenchmarkPrepareRequest measures the header work done for every proxied request.
+func BenchmarkPrepareRequest(b *testing.B) {
+	var ctx fasthttp.RequestCtx
+	ctx.Init2(benchConn{}, quietLogger{}, false)
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx.Request.Reset()
+		ctx.Request.SetRequestURI("/api/items")
+		ctx.Request.Header.SetHost("app.example")
+		ctx.Request.Header.Set("X-Forwarded-For", "203.0.113.1")
+		ctx.Request.Header.Set("Accept", "*/*")
+		requestID(&ctx.Request.Header)
+		prepareRequest(&ctx, false)
+	}
+}
+
+// BenchmarkRoute measures host and path matching.
+func BenchmarkRoute(b *testing.B) {
+	t := routerTable(b)
+	host, path := []byte("Shop.Example.com:443"), []byte("/api/admin/users")
+	b.ReportAllocs()
+	for b.Loop() {
+		if s := t.site(host); s == nil || s.match(path) == nil {
+			b.Fatal("no route")
+		}
+	}
+}

@@ -1,0 +1,136 @@
+package proxy
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+var (
+	// errCut is what a request sees when a drain closed its upstream connection.
+	errCut = errors.New("the upstream connection was closed at the drain deadline")
+	// errKilledUnsent is returned by Write on a connection a drain closed while it sat
+	// in the pool; nothing was sent, so the request may be retried.
+	errKilledUnsent = errors.New("the pooled upstream connection was closed by a drain")
+	// errStaleUnsent is returned by Write on a pooled connection the upstream closed
+	// while it was idle; nothing was sent, so any request may be retried.
+	errStaleUnsent = errors.New("the upstream closed the idle keep-alive connection")
+)
+
+// staleCheckAfter is how long a pooled connection must have been idle before a
+// request first checks that the upstream has not closed it. Frameworks close idle
+// keep-alive connections after a few seconds (Node.js: 5 s); sending a POST into
+// such a connection would fail in a way that cannot be retried safely.
+const staleCheckAfter = 500 * time.Millisecond
+
+// dialError marks a failure to connect: nothing was sent, a retry is safe.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+// upConn is a connection to an upstream. It enforces the upstream timeout as an idle
+// timeout between reads (the client's own read deadline would cut long streams) and
+// lets a drain close every connection of a color at once.
+type upConn struct {
+	net.Conn
+	set     *connSet
+	idle    time.Duration
+	lastSet time.Time // last read deadline refresh; used by one request at a time
+	lastUse time.Time // last read or write
+	killed  atomic.Bool
+}
+
+func (c *upConn) Read(p []byte) (int, error) {
+	if c.killed.Load() {
+		return 0, errCut
+	}
+	now := time.Now()
+	if now.Sub(c.lastSet) > c.idle/8 {
+		_ = c.Conn.SetReadDeadline(now.Add(c.idle))
+		c.lastSet = now
+	}
+	c.lastUse = now
+	n, err := c.Conn.Read(p)
+	if err != nil && c.killed.Load() {
+		err = errCut
+	}
+	return n, err
+}
+
+func (c *upConn) Write(p []byte) (int, error) {
+	if c.killed.Load() {
+		return 0, errKilledUnsent
+	}
+	now := time.Now()
+	if !c.lastUse.IsZero() && now.Sub(c.lastUse) > staleCheckAfter && c.peerClosed() {
+		c.set.staleFound()
+		return 0, errStaleUnsent
+	}
+	c.lastUse = now
+	return c.Conn.Write(p)
+}
+
+// SetReadDeadline is ignored: Read manages the read deadline itself.
+func (c *upConn) SetReadDeadline(time.Time) error { return nil }
+
+// SetDeadline only applies to writes, for the same reason.
+func (c *upConn) SetDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(t) }
+
+func (c *upConn) Close() error {
+	c.set.remove(c)
+	return c.Conn.Close()
+}
+
+// connSet tracks the open connections to one upstream.
+type connSet struct {
+	mu    sync.Mutex
+	conns map[*upConn]struct{}
+	// onStale runs when a pooled connection turned out closed by the upstream:
+	// the other idle ones are at least as old, so the pool drops them all.
+	onStale func()
+}
+
+func (s *connSet) staleFound() {
+	if s.onStale != nil {
+		s.onStale()
+	}
+}
+
+func (s *connSet) add(c *upConn) {
+	s.mu.Lock()
+	if s.conns == nil {
+		s.conns = map[*upConn]struct{}{}
+	}
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+}
+
+func (s *connSet) remove(c *upConn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+func (s *connSet) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// killAll closes every tracked connection; requests on them fail with errCut.
+func (s *connSet) killAll() int {
+	s.mu.Lock()
+	list := make([]*upConn, 0, len(s.conns))
+	for c := range s.conns {
+		list = append(list, c)
+	}
+	s.mu.Unlock()
+	for _, c := range list {
+		c.killed.Store(true)
+		_ = c.Conn.Close()
+	}
+	return len(list)
+}

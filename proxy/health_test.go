@@ -1,0 +1,118 @@
+package proxy
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// healthLog records health transitions.
+type healthLog struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (h *healthLog) HealthChanged(app string, c Color, addr string, healthy bool, reason string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	state := "down"
+	if healthy {
+		state = "up"
+	}
+	h.events = append(h.events, c.String()+" "+state)
+}
+
+func (h *healthLog) list() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.events...)
+}
+
+func TestHealthRiseAndFall(t *testing.T) {
+	h := &health{cfg: HealthConfig{Rise: 2, Fall: 3}, color: Green}
+	log := &healthLog{}
+	h.consumer = log
+	fail := errors.New("connection refused")
+	steps := []struct {
+		err  error
+		want bool
+	}{
+		{nil, true},   // the first result decides directly
+		{fail, true},  // 1 failure of 3
+		{fail, true},  // 2
+		{nil, true},   // a pass resets the failures
+		{fail, true},  // 1
+		{fail, true},  // 2
+		{fail, false}, // 3: unhealthy
+		{nil, false},  // 1 pass of 2
+		{fail, false}, // resets the passes
+		{nil, false},  // 1
+		{nil, true},   // 2: healthy
+	}
+	for i, st := range steps {
+		h.record(st.err)
+		if h.healthy.Load() != st.want {
+			t.Fatalf("step %d: healthy %v, want %v", i, h.healthy.Load(), st.want)
+		}
+	}
+	got := log.list()
+	want := []string{"green up", "green down", "green up"}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+	if _, _, last, _ := h.snapshot(); last != "connection refused" {
+		t.Fatalf("last error %q", last)
+	}
+}
+
+// TestActiveChecksFollowUpstream watches both colors' health change with the real
+// checker loop as the upstream's /health answer changes.
+func TestActiveChecksFollowUpstream(t *testing.T) {
+	blue, green := startUpstream(t, "blue"), startUpstream(t, "green")
+	s := startProxy(t, oneApp(blue, green, shortTempDir(t)))
+	eventually(t, 5*time.Second, "both healthy", func() bool { return healthyNow(s, Blue) && healthyNow(s, Green) })
+	green.health.Store(500)
+	eventually(t, 5*time.Second, "green unhealthy", func() bool { return !healthyNow(s, Green) })
+	if !healthyNow(s, Blue) {
+		t.Fatal("blue went down with green")
+	}
+	if last := s.Status().Apps[0].Slots.Green.LastError; last != "GET /health answered 500" {
+		t.Fatalf("last error %q", last)
+	}
+	green.health.Store(204)
+	eventually(t, 5*time.Second, "green healthy again", func() bool { return healthyNow(s, Green) })
+	green.stop()
+	eventually(t, 5*time.Second, "stopped green unhealthy", func() bool { return !healthyNow(s, Green) })
+}
+
+func healthyNow(s *Server, c Color) bool {
+	st := s.Status().Apps[0].Slots
+	if c == Blue {
+		return st.Blue.Healthy
+	}
+	return st.Green.Healthy
+}
+
+// TestPassiveFailuresCount: connect errors while proxying count against health even
+// between active checks.
+func TestPassiveFailuresCount(t *testing.T) {
+	blue, green := startUpstream(t, "blue"), startUpstream(t, "green")
+	cfg := oneApp(blue, green, shortTempDir(t))
+	cfg.Apps[0].Health.Interval = time.Hour // no active checks after the first
+	cfg.Apps[0].Health.Fall = 2
+	s := startProxy(t, cfg)
+	if !healthyNow(s, Blue) {
+		t.Fatal("blue not healthy after the first check")
+	}
+	blue.stop()
+	c := client(s)
+	for range 2 {
+		if code, _, _ := get(t, c, "a", "/"); code != 502 {
+			t.Fatalf("status %d, want 502", code)
+		}
+	}
+	if healthyNow(s, Blue) {
+		t.Fatal("passive failures did not mark blue unhealthy")
+	}
+}

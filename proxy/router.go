@@ -1,0 +1,163 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+)
+
+type routeKind uint8
+
+const (
+	routeApp routeKind = iota
+	routeHandler
+	routeStatic
+)
+
+// route is one path prefix of a site and what serves it.
+type route struct {
+	prefix  string
+	kind    routeKind
+	app     *app
+	handler fasthttp.RequestHandler // local handler or static files
+}
+
+// site is a set of hosts sharing routes, longest prefix first.
+type site struct {
+	name   string // first host, used as the metrics/log label
+	routes []route
+}
+
+// match returns the route with the longest prefix of path, or nil.
+func (s *site) match(path []byte) *route {
+	for i := range s.routes {
+		p := s.routes[i].prefix
+		if len(path) >= len(p) && string(path[:len(p)]) == p {
+			return &s.routes[i]
+		}
+	}
+	return nil
+}
+
+// table is the immutable routing state. A reload builds a new one and swaps it in.
+type table struct {
+	hosts hostTable
+	apps  map[string]*app
+	order []*app // config order, for status output
+	// Settings a reload may change, read without locks through the table.
+	switchTimeout time.Duration
+	reload        func(ctx context.Context) error
+}
+
+func (t *table) site(host []byte) *site { return t.hosts.match(host) }
+
+// slots lists every slot of every app.
+func (t *table) slots() []*slot {
+	out := make([]*slot, 0, 2*len(t.order))
+	for _, a := range t.order {
+		out = append(out, a.slots[Blue], a.slots[Green])
+	}
+	return out
+}
+
+// tableBuilder turns a Config into a table, reusing what a previous table had for apps
+// that still exist: their switch state always, their slots (pools, health, in-flight
+// counters) when the address and health settings did not change.
+type tableBuilder struct {
+	cfg      *Config
+	log      *zap.Logger
+	prev     *table
+	restored map[string]savedApp // from the state file, for apps new to this table
+	consumer HealthConsumer
+}
+
+func (b *tableBuilder) build() (*table, error) {
+	t := &table{hosts: newHostTable(), apps: map[string]*app{},
+		switchTimeout: b.cfg.SwitchTimeout, reload: b.cfg.Reload}
+	for _, ac := range b.cfg.Apps {
+		a := &app{name: ac.Name, cfg: ac}
+		var old *app
+		if b.prev != nil {
+			old = b.prev.apps[ac.Name]
+		}
+		if old != nil {
+			a.state = old.state
+		} else {
+			a.state = b.initialState(ac.Name)
+		}
+		for _, c := range []Color{Blue, Green} {
+			addr := ac.Blue
+			if c == Green {
+				addr = ac.Green
+			}
+			if old != nil && old.slots[c].addr == addr && old.cfg.Health == ac.Health && old.slots[c].limits == b.cfg.Limits {
+				a.slots[c] = old.slots[c]
+				continue
+			}
+			s := newSlot(ac.Name, c, addr, b.cfg.Limits, ac.Health, b.cfg.Metrics, a.state)
+			s.health.consumer = b.consumer
+			a.slots[c] = s
+		}
+		t.apps[ac.Name] = a
+		t.order = append(t.order, a)
+	}
+	for _, sc := range b.cfg.Sites {
+		s := &site{name: sc.Hosts[0]}
+		for _, rc := range sc.Routes {
+			r, err := b.route(rc, t)
+			if err != nil {
+				return nil, fmt.Errorf("site %s: %w", s.name, err)
+			}
+			s.routes = append(s.routes, r)
+		}
+		sort.SliceStable(s.routes, func(i, j int) bool { return len(s.routes[i].prefix) > len(s.routes[j].prefix) })
+		for _, h := range sc.Hosts {
+			t.hosts.add(h, s)
+		}
+	}
+	return t, nil
+}
+
+func (b *tableBuilder) initialState(name string) *appState {
+	sa, ok := b.restored[name]
+	if !ok {
+		return newAppState(Blue, -1)
+	}
+	return newAppState(sa.active, sa.previous)
+}
+
+func (b *tableBuilder) route(rc RouteConfig, t *table) (route, error) {
+	r := route{prefix: rc.Path}
+	switch {
+	case rc.App != "":
+		r.kind = routeApp
+		r.app = t.apps[rc.App]
+		if r.app == nil {
+			return r, fmt.Errorf("route %q points at unknown app %q", rc.Path, rc.App)
+		}
+	case rc.Handler != "":
+		r.kind = routeHandler
+		r.handler = b.cfg.Handlers[rc.Handler]
+		if r.handler == nil {
+			return r, fmt.Errorf("route %q uses handler %q, which was not supplied", rc.Path, rc.Handler)
+		}
+	case rc.Static != nil:
+		r.kind = routeStatic
+		h, err := newStaticHandler(rc.Path, *rc.Static, b.log.Named("static"))
+		if err != nil {
+			return r, fmt.Errorf("static route %q: %w", rc.Path, err)
+		}
+		r.handler = h
+	default:
+		return r, fmt.Errorf("route %q has no target", rc.Path)
+	}
+	if !strings.HasPrefix(rc.Path, "/") {
+		return r, fmt.Errorf("route path %q must start with /", rc.Path)
+	}
+	return r, nil
+}

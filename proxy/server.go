@@ -1,0 +1,274 @@
+// Package proxy is edge's HTTP front: listeners, router, blue/green apps with health
+// checks and switching, forwarding, WebSocket passthrough, the state file and the
+// admin API. It knows nothing of certificates or the chat: it receives a *tls.Config,
+// an ACME challenge handler and local handlers as plain values.
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+)
+
+// Server is the proxy service.
+type Server struct {
+	cfg    Config
+	log    *zap.Logger
+	access *zap.Logger // nil unless Config.AccessLog
+	state  *stateStore
+	table  atomic.Pointer[table]
+
+	httpSrv, httpsSrv *fasthttp.Server
+	httpLn, httpsLn   net.Listener
+	httpsPort         string // ":8443" when not 443, for redirects
+	admin             *adminServer
+
+	mu       sync.Mutex // reloads, start/stop, retired
+	retired  []*slot    // slots a reload replaced; may still carry WebSockets
+	started  bool
+	stopping atomic.Bool
+	serveWG  sync.WaitGroup
+}
+
+// New checks cfg, fills defaults, restores the active colors from the state file and
+// builds the routing table. It opens no sockets; Start does.
+func New(cfg Config, log *zap.Logger) (*Server, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	cfg = withDefaults(cfg)
+	if err := cfg.check(); err != nil {
+		return nil, fmt.Errorf("proxy config: %w", err)
+	}
+	s := &Server{cfg: cfg, log: log.Named("proxy")}
+	if cfg.AccessLog {
+		s.access = log.Named("access")
+	}
+	s.state = &stateStore{path: cfg.StateFile, log: s.log}
+	restored := s.state.load()
+	b := &tableBuilder{cfg: &s.cfg, log: s.log, restored: restored, consumer: s}
+	t, err := b.build()
+	if err != nil {
+		return nil, fmt.Errorf("proxy config: %w", err)
+	}
+	s.table.Store(t)
+	for _, a := range t.order {
+		if sa, ok := restored[a.name]; ok {
+			s.log.Info("restored active color from the state file", zap.String("app", a.name),
+				zap.String("active", sa.active.String()), zap.String("file", cfg.StateFile))
+		}
+	}
+	return s, nil
+}
+
+// Name implements the service interface of cmd/edge.
+func (s *Server) Name() string { return "proxy" }
+
+// Start health-checks every upstream once (warning about an unhealthy live color),
+// then listens and serves. It does not block.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("proxy already started")
+	}
+	t := s.table.Load()
+	s.initialChecks(t)
+	if err := s.listen(); err != nil {
+		return err
+	}
+	if s.cfg.AdminSocket != "" {
+		a, err := startAdmin(s, s.cfg.AdminSocket)
+		if err != nil {
+			s.closeListeners()
+			return err
+		}
+		s.admin = a
+	}
+	for _, sl := range t.slots() {
+		sl.health.start()
+	}
+	s.httpSrv = s.newFastServer(s.handleHTTP)
+	s.serve(s.httpSrv, s.httpLn)
+	if s.httpsLn != nil {
+		s.httpsSrv = s.newFastServer(s.handleHTTPS)
+		s.serve(s.httpsSrv, s.httpsLn)
+	}
+	s.started = true
+	fields := []zap.Field{zap.String("http", s.HTTPAddr())}
+	if s.httpsLn != nil {
+		fields = append(fields, zap.String("https", s.HTTPSAddr()))
+	}
+	if s.admin != nil {
+		fields = append(fields, zap.String("admin_socket", s.cfg.AdminSocket))
+	}
+	s.log.Info("proxy listening", fields...)
+	return nil
+}
+
+// initialChecks checks both colors of every app once, in parallel, before serving.
+func (s *Server) initialChecks(t *table) {
+	var wg sync.WaitGroup
+	for _, sl := range t.slots() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), sl.health.cfg.Timeout)
+			defer cancel()
+			sl.health.record(sl.health.check(ctx))
+		}()
+	}
+	wg.Wait()
+	for _, a := range t.order {
+		live := a.slots[a.activeColor()]
+		if ok, _, reason, _ := live.health.snapshot(); !ok {
+			s.log.Warn("the live color is not healthy; it keeps serving, switch when the other color is ready",
+				zap.String("app", a.name), zap.String("color", live.cname), zap.String("upstream", live.addr),
+				zap.String("reason", reason))
+		}
+	}
+}
+
+func (s *Server) listen() error {
+	var err error
+	s.httpLn = s.cfg.HTTPListener
+	if s.httpLn == nil {
+		if s.httpLn, err = net.Listen("tcp", s.cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("listening for HTTP on %s: %w", s.cfg.HTTPAddr, err)
+		}
+	}
+	if !s.cfg.httpsEnabled() {
+		return nil
+	}
+	ln := s.cfg.HTTPSListener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", s.cfg.HTTPSAddr); err != nil {
+			s.closeListeners()
+			return fmt.Errorf("listening for HTTPS on %s: %w", s.cfg.HTTPSAddr, err)
+		}
+	}
+	if ta, ok := ln.Addr().(*net.TCPAddr); ok && ta.Port != 443 {
+		s.httpsPort = ":" + strconv.Itoa(ta.Port)
+	}
+	s.httpsLn = tls.NewListener(ln, serverTLSConfig(s.cfg.TLSConfig))
+	return nil
+}
+
+func (s *Server) closeListeners() {
+	for _, ln := range []net.Listener{s.httpLn, s.httpsLn} {
+		if ln != nil {
+			_ = ln.Close()
+		}
+	}
+}
+
+func (s *Server) newFastServer(h fasthttp.RequestHandler) *fasthttp.Server {
+	l := s.cfg.Limits
+	return &fasthttp.Server{
+		Handler:                      h,
+		ErrorHandler:                 s.handleParseError,
+		Name:                         "edge",
+		NoDefaultServerHeader:        true,
+		NoDefaultContentType:         true,
+		ReadBufferSize:               l.MaxHeaderBytes,
+		MaxRequestBodySize:           l.MaxBodyBytes,
+		ReadTimeout:                  l.ReadTimeout,
+		WriteTimeout:                 l.WriteTimeout,
+		IdleTimeout:                  l.IdleTimeout,
+		DisablePreParseMultipartForm: true,
+		CloseOnShutdown:              true,
+		Logger:                       fastLogger{s.log.Named("fasthttp")},
+	}
+}
+
+func (s *Server) serve(srv *fasthttp.Server, ln net.Listener) {
+	s.serveWG.Add(1)
+	go func() {
+		defer s.serveWG.Done()
+		if err := srv.Serve(ln); err != nil && !s.stopping.Load() {
+			s.log.Error("listener stopped", zap.String("addr", ln.Addr().String()), zap.Error(err))
+		}
+	}()
+}
+
+// HTTPAddr is the address the HTTP listener is bound to ("" before Start).
+func (s *Server) HTTPAddr() string { return lnAddr(s.httpLn) }
+
+// HTTPSAddr is the address the HTTPS listener is bound to ("" when HTTPS is off).
+func (s *Server) HTTPSAddr() string { return lnAddr(s.httpsLn) }
+
+// AdminSocket is the admin API's unix socket path ("" when disabled).
+func (s *Server) AdminSocket() string { return s.cfg.AdminSocket }
+
+func lnAddr(ln net.Listener) string {
+	if ln == nil {
+		return ""
+	}
+	return ln.Addr().String()
+}
+
+// Shutdown stops accepting, lets in-flight requests finish until ctx ends, closes
+// proxied WebSockets with 1001, stops health checks and removes the admin socket.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.started || s.stopping.Load() {
+		return nil
+	}
+	s.stopping.Store(true)
+	var errs []error
+	if s.admin != nil {
+		errs = append(errs, s.admin.shutdown(ctx))
+	}
+	var wg sync.WaitGroup
+	var srvErrs [2]error
+	for i, srv := range []*fasthttp.Server{s.httpSrv, s.httpsSrv} {
+		if srv == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.ShutdownWithContext(ctx); err != nil {
+				srvErrs[i] = fmt.Errorf("waiting for in-flight requests: %w", err)
+			}
+		}()
+	}
+	slots := append(s.table.Load().slots(), s.retired...)
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(wsGrace)
+	}
+	for _, sl := range slots {
+		sl.ws.goAwayAll(reasonShutdown, deadline)
+	}
+	wg.Wait()
+	errs = append(errs, srvErrs[:]...)
+	s.closeListeners()
+	s.serveWG.Wait()
+	for _, sl := range slots {
+		sl.stop()
+	}
+	err := errors.Join(errs...)
+	s.log.Info("proxy stopped", zap.Error(err))
+	return err
+}
+
+// fastLogger routes fasthttp's own messages to zap at debug level: they are about
+// single misbehaving clients, which the error handler already answers.
+type fastLogger struct{ log *zap.Logger }
+
+func (l fastLogger) Printf(format string, args ...any) {
+	if ce := l.log.Check(zap.DebugLevel, "fasthttp"); ce != nil {
+		ce.Write(zap.String("message", fmt.Sprintf(format, args...)))
+	}
+}

@@ -1,0 +1,179 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// SwitchResult reports what a switch did. It is also the admin API's answer.
+type SwitchResult struct {
+	App     string `json:"app"`
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Changed bool   `json:"changed"` // false: the color was already live
+	Message string `json:"message"` // one sentence for people
+	Drain   *Drain `json:"drain,omitempty"`
+}
+
+// Drain is what happened to the old color's work after a switch.
+type Drain struct {
+	// Finished counts requests that were in flight at the flip and completed.
+	Finished uint64 `json:"requests_finished"`
+	// Cut counts requests still running at the drain deadline; their upstream
+	// connections were closed.
+	Cut int64 `json:"requests_cut"`
+	// WebSocketsClosed counts proxied WebSockets closed with 1001 at the deadline.
+	WebSocketsClosed int `json:"websockets_closed"`
+	// Duration is how long draining took.
+	Duration time.Duration `json:"duration_ns"`
+	// DurationText is Duration for people, e.g. "1.2s".
+	DurationText string `json:"duration"`
+}
+
+// lookupApp finds an app by name; "" is accepted when there is exactly one app.
+func (s *Server) lookupApp(name string) (*app, error) {
+	t := s.table.Load()
+	if name == "" {
+		if len(t.order) == 1 {
+			return t.order[0], nil
+		}
+		if len(t.order) == 0 {
+			return nil, errorf(CodeUnknownApp, 400, "no apps are configured")
+		}
+		return nil, errorf(CodeBadRequest, 400, fmt.Sprintf("there are %d apps; name one (%s)", len(t.order), appNames(t)))
+	}
+	a := t.apps[name]
+	if a == nil {
+		return nil, errorf(CodeUnknownApp, 400, fmt.Sprintf("there is no app named %q (apps: %s)", name, appNames(t)))
+	}
+	return a, nil
+}
+
+func appNames(t *table) string {
+	out := ""
+	for i, a := range t.order {
+		if i > 0 {
+			out += ", "
+		}
+		out += a.name
+	}
+	return out
+}
+
+// Switch moves app's traffic to color after the target passes `rise` fresh health
+// checks within timeout (0: Config.SwitchTimeout). It then drains the old color and
+// returns when draining is over. An unhealthy target is refused with an *Error of
+// code CodeUnhealthy and traffic stays where it was. Switches of one app run one at
+// a time; ctx bounds waiting for another switch and the health checks, not the drain.
+func (s *Server) Switch(ctx context.Context, appName string, color Color, timeout time.Duration) (*SwitchResult, error) {
+	if s.stopping.Load() {
+		return nil, errorf(CodeShuttingDown, 503, "edge is shutting down")
+	}
+	a, err := s.lookupApp(appName)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.state.acquire(ctx); err != nil {
+		return nil, errorf(CodeBusy, 409, fmt.Sprintf("gave up waiting for another switch of %s to finish: %v", a.name, err))
+	}
+	defer a.state.release()
+	// Re-read the app under the lock: a reload may have replaced it meanwhile.
+	if a, err = s.lookupApp(a.name); err != nil {
+		return nil, err
+	}
+	from := a.activeColor()
+	res := &SwitchResult{App: a.name, From: from.String(), To: color.String()}
+	if from == color {
+		res.Message = fmt.Sprintf("%s is already on %s (%s); nothing to do", a.name, color, a.slots[color].addr)
+		return res, nil
+	}
+	if timeout <= 0 {
+		timeout = s.table.Load().switchTimeout
+	}
+	target, old := a.slots[color], a.slots[from]
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	err = target.health.probe(pctx)
+	cancel()
+	if err != nil {
+		s.cfg.Metrics.Switched(a.name, from.String(), color.String(), false)
+		msg := fmt.Sprintf("%s (%s) is not healthy: %v; traffic stays on %s", color, target.addr, err, from)
+		s.log.Warn("switch refused", zap.String("app", a.name), zap.String("reason", msg))
+		return nil, errorf(CodeUnhealthy, 409, msg)
+	}
+	saved := savedApp{active: color, previous: int32(from), changedAt: time.Now()}
+	if err := s.state.save(a.name, saved); err != nil {
+		s.cfg.Metrics.Switched(a.name, from.String(), color.String(), false)
+		msg := fmt.Sprintf("cannot record the switch in %s (%v); traffic stays on %s", s.cfg.StateFile, err, from)
+		s.log.Error("switch refused", zap.String("app", a.name), zap.String("reason", msg))
+		return nil, errorf(CodeStateWrite, 500, msg)
+	}
+	doneBefore := old.done.Load()
+	inFlightAtFlip := old.inFlight.Load()
+	a.state.previous.Store(int32(from))
+	a.state.active.Store(uint32(color))
+	s.cfg.Metrics.Switched(a.name, from.String(), color.String(), true)
+	s.log.Info("switched", zap.String("app", a.name), zap.String("from", from.String()), zap.String("to", color.String()),
+		zap.String("upstream", target.addr), zap.Int64("old_in_flight", inFlightAtFlip))
+	d := s.drain(old, a.cfg.Drain, doneBefore)
+	res.Changed = true
+	res.Drain = d
+	res.Message = fmt.Sprintf("%s now serves from %s (%s); %s drained in %s: %d requests finished, %d cut, %d websockets closed",
+		a.name, color, target.addr, from, d.DurationText, d.Finished, d.Cut, d.WebSocketsClosed)
+	s.log.Info("drain finished", zap.String("app", a.name), zap.String("color", from.String()),
+		zap.Uint64("finished", d.Finished), zap.Int64("cut", d.Cut), zap.Int("websockets_closed", d.WebSocketsClosed),
+		zap.Duration("took", d.Duration))
+	return res, nil
+}
+
+// Rollback switches app back to its previous color.
+func (s *Server) Rollback(ctx context.Context, appName string, timeout time.Duration) (*SwitchResult, error) {
+	a, err := s.lookupApp(appName)
+	if err != nil {
+		return nil, err
+	}
+	prev, ok := a.previousColor()
+	if !ok {
+		return nil, errorf(CodeNoPrevious, 409, fmt.Sprintf("%s has never been switched, so there is nothing to roll back to; it serves from %s", a.name, a.activeColor()))
+	}
+	return s.Switch(ctx, a.name, prev, timeout)
+}
+
+// drain waits for the old color's in-flight requests to finish and its WebSockets to
+// close, until the app's drain period ends; then it cuts what is left. Idle
+// keep-alive connections to the old upstream are closed as soon as nothing is in
+// flight.
+func (s *Server) drain(old *slot, period time.Duration, doneBefore uint64) *Drain {
+	start := time.Now()
+	deadline := start.Add(period)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	idleClosed := false
+	for {
+		inFlight := old.inFlight.Load()
+		if inFlight == 0 && !idleClosed {
+			old.closeIdle()
+			idleClosed = true
+		}
+		if inFlight == 0 && old.ws.len() == 0 {
+			break
+		}
+		if !time.Now().Before(deadline) || s.stopping.Load() {
+			break
+		}
+		<-tick.C
+	}
+	d := &Drain{}
+	d.Finished = old.done.Load() - doneBefore
+	d.Cut = max(old.inFlight.Load(), 0)
+	d.WebSocketsClosed = old.ws.goAwayAll(reasonSwitch, time.Now().Add(wsGrace+time.Second))
+	old.closeIdle()
+	if d.Cut > 0 {
+		old.conns.killAll()
+	}
+	d.Duration = time.Since(start)
+	d.DurationText = d.Duration.Round(time.Millisecond).String()
+	return d
+}

@@ -1,0 +1,172 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/valyala/fasthttp"
+)
+
+// slot is one color of one app: its address, connection pool, in-flight counters,
+// proxied WebSockets and health.
+type slot struct {
+	app    string
+	color  Color
+	cname  string // color.String(), kept to avoid conversions on the hot path
+	addr   string
+	hc     *fasthttp.HostClient
+	dialer net.Dialer
+	limits Limits
+	conns  connSet
+	ws     wsSet
+	health *health
+
+	inFlight atomic.Int64  // requests (and WebSocket handshakes) in progress
+	done     atomic.Uint64 // requests finished since start
+
+	metrics Metrics
+	state   *appState // the app's switch state, to know whether this color is live
+}
+
+func newSlot(appName string, c Color, addr string, l Limits, h HealthConfig, m Metrics, st *appState) *slot {
+	s := &slot{app: appName, color: c, cname: c.String(), addr: addr, limits: l, metrics: m, state: st}
+	s.dialer = net.Dialer{Timeout: l.ConnectTimeout}
+	s.hc = &fasthttp.HostClient{
+		Addr:                      addr,
+		Dial:                      s.dial,
+		MaxConns:                  l.MaxConnsPerUpstream,
+		MaxConnWaitTimeout:        l.ConnectTimeout,
+		MaxIdemponentCallAttempts: 2,
+		RetryIfErr:                s.retryIfErr,
+		WriteTimeout:              l.UpstreamTimeout,
+		ReadBufferSize:            l.MaxHeaderBytes,
+		StreamResponseBody:        true,
+		NoDefaultUserAgentHeader:  true,
+		DisablePathNormalizing:    true,
+		MaxIdleConnDuration:       l.IdleTimeout / 2,
+		ConnPoolStrategy:          fasthttp.LIFO, // reuse the freshest connection
+	}
+	s.conns.onStale = s.hc.CloseIdleConnections
+	s.health = newHealth(s, h)
+	return s
+}
+
+func (s *slot) dial(addr string) (net.Conn, error) {
+	c, err := s.dialer.Dial("tcp", addr)
+	if err != nil {
+		return nil, &dialError{err: err}
+	}
+	uc := &upConn{Conn: c, set: &s.conns, idle: s.limits.UpstreamTimeout}
+	s.conns.add(uc)
+	return uc, nil
+}
+
+// retryIfErr lets fasthttp retry once, for idempotent requests, when a pooled
+// keep-alive connection turned out to be closed by the upstream. It never retries
+// after a timeout, nor on a color that is no longer live: that is how a drain cut
+// looks (fasthttp reports it as a plain EOF), and the cut must stand.
+func (s *slot) retryIfErr(req *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
+	if errors.Is(err, errKilledUnsent) || errors.Is(err, errStaleUnsent) {
+		return false, true // nothing was sent
+	}
+	if errors.Is(err, errCut) || isTimeout(err) || Color(s.state.active.Load()) != s.color {
+		return false, false
+	}
+	if !(req.Header.IsGet() || req.Header.IsHead() || req.Header.IsOptions() || req.Header.IsPut() || req.Header.IsDelete()) {
+		return false, false
+	}
+	return false, errors.Is(err, io.EOF) || errors.Is(err, fasthttp.ErrConnectionClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// do sends req to this slot's upstream. A connection that could not be made at all
+// (nothing was sent) is retried once; such failures also count against health.
+func (s *slot) do(req *fasthttp.Request, resp *fasthttp.Response) error {
+	err := s.hc.Do(req, resp)
+	if err == nil || !isDialError(err) {
+		return err
+	}
+	s.passiveFailure(err)
+	err = s.hc.Do(req, resp)
+	if err != nil && isDialError(err) {
+		s.passiveFailure(err)
+	}
+	return err
+}
+
+func isDialError(err error) bool {
+	var de *dialError
+	return errors.As(err, &de)
+}
+
+// passiveFailure counts a connect error seen while proxying as a failed check.
+func (s *slot) passiveFailure(err error) {
+	s.health.record(describeUpstreamErr(err, s.limits.ConnectTimeout))
+}
+
+// begin/end bracket one proxied request for metrics; acquire already counted it.
+func (s *slot) begin() { s.metrics.InFlight(s.app, s.cname, 1) }
+
+func (s *slot) end() {
+	s.inFlight.Add(-1)
+	s.done.Add(1)
+	s.metrics.InFlight(s.app, s.cname, -1)
+}
+
+// closeIdle closes pooled keep-alive connections to this upstream.
+func (s *slot) closeIdle() { s.hc.CloseIdleConnections() }
+
+// stop ends health checks and closes idle connections; in-flight work finishes.
+func (s *slot) stop() {
+	s.health.stop()
+	s.closeIdle()
+}
+
+// wsSet tracks proxied WebSockets of one slot.
+type wsSet struct {
+	mu  sync.Mutex
+	set map[*wsProxy]struct{}
+}
+
+func (w *wsSet) add(p *wsProxy) {
+	w.mu.Lock()
+	if w.set == nil {
+		w.set = map[*wsProxy]struct{}{}
+	}
+	w.set[p] = struct{}{}
+	w.mu.Unlock()
+}
+
+func (w *wsSet) remove(p *wsProxy) {
+	w.mu.Lock()
+	delete(w.set, p)
+	w.mu.Unlock()
+}
+
+func (w *wsSet) len() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.set)
+}
+
+func (w *wsSet) list() []*wsProxy {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]*wsProxy, 0, len(w.set))
+	for p := range w.set {
+		out = append(out, p)
+	}
+	return out
+}
