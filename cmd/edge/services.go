@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"path/filepath"
 
 	"github.com/valyala/fasthttp"
@@ -12,16 +11,31 @@ import (
 
 // buildServices turns a validated config into the services edge runs, in start order.
 // The proxy, tls and chat packages never import each other; this is where they meet.
+//
+// Order matters: the certificate manager starts after the proxy's listeners accept
+// (ACME challenges are answered on them) and stops before them.
 func buildServices(cfg *config, log *zap.Logger) ([]service, error) {
+	certs, err := tlsManager(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	pcfg, err := proxyConfig(cfg, log)
 	if err != nil {
 		return nil, err
+	}
+	if certs != nil {
+		pcfg.TLSConfig = certs.TLSConfig()
+		pcfg.ACMEChallenge = certs.HandleHTTPChallenge
 	}
 	p, err := proxy.New(pcfg, log)
 	if err != nil {
 		return nil, err
 	}
-	return []service{p}, nil
+	services := []service{p}
+	if certs != nil {
+		services = append(services, certs)
+	}
+	return services, nil
 }
 
 // proxyConfig completes the proxy section of the config with what cmd/edge owns:
@@ -32,11 +46,6 @@ func proxyConfig(cfg *config, log *zap.Logger) (proxy.Config, error) {
 	pc.StateFile = filepath.Join(cfg.StateDir, "state.json")
 	pc.AdminSocket = cfg.AdminSocket
 	pc.AccessLog = cfg.AccessLog
-	if pc.HTTPSAddr != "" && pc.TLSConfig == nil {
-		// The certificate manager (package tls) is wired here when it lands.
-		return pc, errors.New("listen.https is set, but automatic HTTPS is not part of this build yet; " +
-			"set listen: { https: \"\" } to serve plain HTTP")
-	}
 	if cfg.ChatEnabled && pc.Handlers["chat"] == nil {
 		// The chat package is wired here when it lands; until then its route says so.
 		log.Warn("the chat is not part of this build yet; its route answers 503", zap.String("mount", cfg.Chat.Mount))

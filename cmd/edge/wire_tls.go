@@ -1,0 +1,65 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"go.uber.org/zap"
+
+	edgetls "github.com/edge-server/edge/tls"
+)
+
+// tlsManager builds the certificate manager for every host under sites, or returns nil
+// when HTTPS is off (listen.https: ""), in which case no CA is ever contacted.
+func tlsManager(cfg *config, log *zap.Logger) (*edgetls.Manager, error) {
+	if cfg.Proxy.HTTPSAddr == "" {
+		return nil, nil
+	}
+	tc := cfg.TLS
+	tc.StorageDir = filepath.Join(cfg.StateDir, "certs")
+	tc.Hosts = managedHosts(cfg)
+	host, port, err := splitPort(cfg.Proxy.HTTPSAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen.https: %w", err)
+	}
+	tc.ListenHost, tc.HTTPSPort = host, port
+	if cfg.Proxy.HTTPAddr == "" {
+		tc.DisableHTTPChallenge = true
+	} else if _, tc.HTTPPort, err = splitPort(cfg.Proxy.HTTPAddr); err != nil {
+		return nil, fmt.Errorf("listen.http: %w", err)
+	}
+	m, err := edgetls.New(tc, log)
+	if err != nil {
+		return nil, fmt.Errorf("setting up certificates: %w", err)
+	}
+	return m, nil
+}
+
+// managedHosts lists every exact host name of every site, in config order. Wildcards are
+// refused by validation when HTTPS is on; "*" (catch-all) gets no certificate.
+func managedHosts(cfg *config) []string {
+	var hosts []string
+	for _, s := range cfg.Proxy.Sites {
+		for _, h := range s.Hosts {
+			if !strings.Contains(h, "*") {
+				hosts = append(hosts, h)
+			}
+		}
+	}
+	return hosts
+}
+
+func splitPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return "", 0, fmt.Errorf("port %q is not a number", p)
+	}
+	return host, port, nil
+}
