@@ -202,5 +202,3 @@ func (s *staticServer) get(t *testing.T, target string, headers ...string) *fast
 }
 
 func header(r *fasthttp.Response, name string) string { return string(r.Header.Peek(name)) }
-
-
