@@ -157,9 +157,13 @@ for round in $(seq "$first" "$ROUNDS"); do
       [ "$round" = 0 ] && dur=$WARMUP
       alive "$T_PID" || { say "$peer died during the run"; }
       c0=$(cpu_ticks "$T_PID")
+      b0=$(core_busy "$PROXY_CPU")
+      w0=$(date +%s%N)
       out=$(pin "$LOAD_CPU" wrk -t"$THREADS" -c"$CONNS" -d"${dur}s" --timeout 5s \
         -s bench/wrk/report.lua "${T_ARGS[@]}" "$T_URL" 2>&1) || true
+      w1=$(date +%s%N)
       c1=$(cpu_ticks "$T_PID")
+      b1=$(core_busy "$PROXY_CPU")
       [ "$round" = 0 ] && continue
       res=$(printf '%s\n' "$out" | sed -n 's/^BENCHJSON //p' | tail -1)
       if [ -z "$res" ]; then
@@ -168,11 +172,14 @@ for round in $(seq "$first" "$ROUNDS"); do
         say "$sc $peer round $round: wrk failed"
         continue
       fi
-      cpu=$(awk -v t=$((c1 - c0)) -v hz="$TCK" -v d="$dur" 'BEGIN {printf "%.3f", t / hz / d}')
-      printf '{"scenario":"%s","peer":"%s","round":%d,"status":"ok","cpu":%s,"rss_kib":%d,"wrk":%s}\n' \
-        "$sc" "$peer" "$round" "$cpu" "$(rss_kib "$T_PID")" "$res" >>"$RAW"
+      # Shares of one core over the wall time wrk ran (which can exceed -d on a busy box).
+      wall=$(((w1 - w0) / 1000000))
+      cpu=$(awk -v t=$((c1 - c0)) -v hz="$TCK" -v ms="$wall" 'BEGIN {printf "%.3f", t / hz / (ms / 1000)}')
+      other=$(awk -v t=$((b1 - b0 - (c1 - c0))) -v hz="$TCK" -v ms="$wall" 'BEGIN {v = t / hz / (ms / 1000); if (v < 0) v = 0; printf "%.3f", v}')
+      printf '{"scenario":"%s","peer":"%s","round":%d,"status":"ok","cpu":%s,"cpu_ms":%d,"wall_ms":%d,"core_other":%s,"rss_kib":%d,"wrk":%s}\n' \
+        "$sc" "$peer" "$round" "$cpu" $(((c1 - c0) * 1000 / TCK)) "$wall" "$other" "$(rss_kib "$T_PID")" "$res" >>"$RAW"
       rps=$(printf '%s' "$res" | awk -F'[:,]' '{printf "%.0f", $2 / ($4 / 1e6)}')
-      say "round $round $sc $peer: $rps req/s, proxy CPU $cpu"
+      say "round $round $sc $peer: $rps req/s, proxy CPU $cpu, others on its core $other"
     done
   done
 done

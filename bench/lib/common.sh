@@ -118,6 +118,13 @@ cpu_ticks() {
   echo "$total"
 }
 
+# core_busy CPU: non-idle clock ticks of one CPU so far (/proc/stat: user nice system
+# idle iowait irq softirq steal …); with cpu_ticks it tells how much of the proxy core
+# other processes (other users of a shared box) took during a run.
+core_busy() {
+  awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat
+}
+
 # rss_kib PID: resident memory of PID and its descendants, in KiB.
 rss_kib() {
   local total=0 p v

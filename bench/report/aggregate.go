@@ -19,7 +19,10 @@ type rawLine struct {
 	Round    int      `json:"round"`
 	Status   string   `json:"status"`
 	Reason   string   `json:"reason"`
-	CPU      float64  `json:"cpu"`
+	CPU      float64  `json:"cpu"`    // share of one core over the wall time of the run
+	CPUMS    int64    `json:"cpu_ms"` // proxy CPU time used during the run
+	WallMS   int64    `json:"wall_ms"`
+	Other    float64  `json:"core_other"`
 	RSSKiB   int64    `json:"rss_kib"`
 	Wrk      *wrkData `json:"wrk"`
 }
@@ -59,8 +62,11 @@ type Row struct {
 	// CPUPerReqUS is the proxy's CPU time per request in µs (median over rounds). It
 	// compares proxies even when the load generator, not the proxy, limits requests/s.
 	CPUPerReqUS float64 `json:"cpu_us_per_req"`
-	MBps        float64 `json:"mb_per_s"` // median response bytes per second, MB (10^6)
-	RSSKiB      int64   `json:"rss_kib"`  // proxy RSS after its last round
+	// CoreOther is the share of the proxy's core other processes used during the
+	// rounds (median): a noise indicator on shared machines; near 0 on a quiet box.
+	CoreOther float64 `json:"core_other"`
+	MBps      float64 `json:"mb_per_s"` // median response bytes per second, MB (10^6)
+	RSSKiB    int64   `json:"rss_kib"`  // proxy RSS after its last round
 	// EdgeRatio is edge's RPS / this peer's RPS; nil when either has no number.
 	EdgeRatio *float64 `json:"edge_ratio,omitempty"`
 }
@@ -181,7 +187,7 @@ func peerRank(p string) int {
 
 func aggregateRow(peer string, lines []rawLine) Row {
 	r := Row{Peer: peer}
-	var rps, p50, p99, cpu, mbps, cpr []float64
+	var rps, p50, p99, cpu, mbps, cpr, other []float64
 	var reasons []string
 	for _, l := range lines {
 		if l.Status != "ok" {
@@ -200,8 +206,9 @@ func aggregateRow(peer string, lines []rawLine) Row {
 		p50 = append(p50, float64(w.P50US)/1000)
 		p99 = append(p99, float64(w.P99US)/1000)
 		cpu = append(cpu, l.CPU)
+		other = append(other, l.Other)
 		if w.Requests > 0 {
-			cpr = append(cpr, l.CPU*secs*1e6/float64(w.Requests))
+			cpr = append(cpr, float64(l.CPUMS)*1000/float64(w.Requests))
 		}
 		r.Errors += w.ErrConnect + w.ErrRead + w.ErrWrite + w.ErrTimeout + w.ErrStatus
 		r.RSSKiB = l.RSSKiB
@@ -212,6 +219,7 @@ func aggregateRow(peer string, lines []rawLine) Row {
 		r.Status = "ok"
 		r.RPS, r.RPSMin, r.RPSMax = median(rps), minOf(rps), maxOf(rps)
 		r.P50MS, r.P99MS, r.CPU, r.MBps = median(p50), median(p99), median(cpu), median(mbps)
+		r.CoreOther = median(other)
 		if len(cpr) > 0 {
 			r.CPUPerReqUS = median(cpr)
 		}

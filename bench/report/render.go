@@ -34,7 +34,7 @@ func cells(s Scenario, r Row) []string {
 		if r.Peer == "edge" && r.Status == "not runnable" {
 			msg = "edge: not runnable in this build"
 		}
-		return []string{r.Peer, msg, "", "", "", "", "", "", ratioText(s, r)}
+		return []string{r.Peer, msg, "", "", "", "", "", "", "", ratioText(s, r)}
 	}
 	return []string{
 		r.Peer,
@@ -45,11 +45,12 @@ func cells(s Scenario, r Row) []string {
 		strconv.FormatInt(r.Errors, 10),
 		fmt.Sprintf("%.0f%%", r.CPU*100),
 		fmt.Sprintf("%.1f", r.CPUPerReqUS),
+		fmt.Sprintf("%.0f%%", r.CoreOther*100),
 		ratioText(s, r),
 	}
 }
 
-var header = []string{"peer", "req/s", "range", "p50", "p99", "errors", "proxy CPU", "CPU µs/req", "edge/peer"}
+var header = []string{"peer", "req/s", "range", "p50", "p99", "errors", "proxy CPU", "CPU µs/req", "others on core", "edge/peer"}
 
 func fmtMS(ms float64) string {
 	if ms < 10 {
@@ -98,7 +99,7 @@ func writeMarkdown(w io.Writer, res Results) error {
 func writeCSV(w io.Writer, res Results) error {
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"scenario", "peer", "status", "rounds", "rps", "rps_min", "rps_max",
-		"p50_ms", "p99_ms", "errors", "proxy_cpu", "cpu_us_per_req", "mb_per_s", "rss_kib", "edge_over_peer", "reason"})
+		"p50_ms", "p99_ms", "errors", "proxy_cpu", "cpu_us_per_req", "core_other", "mb_per_s", "rss_kib", "edge_over_peer", "reason"})
 	f := func(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
 	for _, s := range res.Scenarios {
 		for _, r := range s.Rows {
@@ -108,7 +109,7 @@ func writeCSV(w io.Writer, res Results) error {
 			}
 			_ = cw.Write([]string{s.Name, r.Peer, r.Status, strconv.Itoa(r.Rounds), f(r.RPS, 0), f(r.RPSMin, 0),
 				f(r.RPSMax, 0), f(r.P50MS, 3), f(r.P99MS, 3), strconv.FormatInt(r.Errors, 10), f(r.CPU, 3),
-				f(r.CPUPerReqUS, 2), f(r.MBps, 1), strconv.FormatInt(r.RSSKiB, 10), ratio, r.Reason})
+				f(r.CPUPerReqUS, 2), f(r.CoreOther, 3), f(r.MBps, 1), strconv.FormatInt(r.RSSKiB, 10), ratio, r.Reason})
 		}
 	}
 	cw.Flush()

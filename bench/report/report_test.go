@@ -14,8 +14,8 @@ const sample = `{"scenario":"proxy-small","peer":"edge","status":"not runnable",
 {"scenario":"proxy-small","peer":"nginx","round":2,"status":"ok","cpu":0.97,"rss_kib":9100,"wrk":{"requests":120000,"duration_us":10000000,"bytes":24000000,"p50_us":400,"p90_us":800,"p99_us":3000,"max_us":9000,"mean_us":550.0,"stdev_us":100.0,"err_connect":0,"err_read":1,"err_write":0,"err_status":2,"err_timeout":0}}
 {"scenario":"proxy-small","peer":"nginx","round":3,"status":"ok","cpu":0.98,"rss_kib":9200,"wrk":{"requests":110000,"duration_us":10000000,"bytes":22000000,"p50_us":450,"p90_us":800,"p99_us":2500,"max_us":9000,"mean_us":550.0,"stdev_us":100.0,"err_connect":0,"err_read":0,"err_write":0,"err_status":0,"err_timeout":0}}
 {"scenario":"static-1k","peer":"haproxy","status":"n/a","reason":"HAProxy is not a file server"}
-{"scenario":"static-1k","peer":"edge","round":1,"status":"ok","cpu":1,"rss_kib":1,"wrk":{"requests":30000,"duration_us":1000000,"bytes":1,"p50_us":1,"p90_us":1,"p99_us":1,"max_us":1,"mean_us":1,"stdev_us":0,"err_connect":0,"err_read":0,"err_write":0,"err_status":0,"err_timeout":0}}
-{"scenario":"static-1k","peer":"nginx","round":1,"status":"ok","cpu":1,"rss_kib":1,"wrk":{"requests":20000,"duration_us":1000000,"bytes":1,"p50_us":1,"p90_us":1,"p99_us":1,"max_us":1,"mean_us":1,"stdev_us":0,"err_connect":0,"err_read":0,"err_write":0,"err_status":0,"err_timeout":0}}
+{"scenario":"static-1k","peer":"edge","round":1,"status":"ok","cpu":1,"cpu_ms":1000,"wall_ms":1000,"rss_kib":1,"wrk":{"requests":30000,"duration_us":1000000,"bytes":1,"p50_us":1,"p90_us":1,"p99_us":1,"max_us":1,"mean_us":1,"stdev_us":0,"err_connect":0,"err_read":0,"err_write":0,"err_status":0,"err_timeout":0}}
+{"scenario":"static-1k","peer":"nginx","round":1,"status":"ok","cpu":1,"cpu_ms":1000,"wall_ms":1000,"rss_kib":1,"wrk":{"requests":20000,"duration_us":1000000,"bytes":1,"p50_us":1,"p90_us":1,"p99_us":1,"max_us":1,"mean_us":1,"stdev_us":0,"err_connect":0,"err_read":0,"err_write":0,"err_status":0,"err_timeout":0}}
 {"scenario":"static-1k","peer":"caddy","round":1,"status":"failed","reason":"wrk: connection refused"}
 `
 
