@@ -13,6 +13,8 @@
 #   BENCH_PROXY_CPU [1]  core the proxies are pinned to    BENCH_LOAD_CPU [0] core for wrk + upstream
 #   BENCH_PIN      [1 when nproc ≥ 2]  use taskset          BENCH_OUT [bench/results]
 #   BENCH_EDGE     [bin/edge]                              BENCH_KEEP [0] keep the temp dir
+#   BENCH_DOCS     [docs/benchmarks.md; none in quick mode] Markdown file whose marked
+#                  machine/results sections are replaced with this run's tables
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -24,6 +26,7 @@ ROOT=$PWD
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
   : "${BENCH_DURATION:=2}" "${BENCH_ROUNDS:=1}" "${BENCH_WARMUP:=1}"
   : "${BENCH_OUT:=bench/results/tmp/quick}"
+  : "${BENCH_DOCS:=none}"
 fi
 DURATION=${BENCH_DURATION:-10}
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -31,6 +34,7 @@ WARMUP=${BENCH_WARMUP:-3}
 CONNS=${BENCH_CONNS:-64}
 THREADS=${BENCH_THREADS:-1}
 OUT=${BENCH_OUT:-bench/results}
+DOCS=${BENCH_DOCS:-docs/benchmarks.md}
 PEERS=(${BENCH_PEERS:-edge nginx haproxy caddy})
 ALL_SCENARIOS="proxy-small,proxy-100k,static-1k,static-100k,https-small,close-small"
 IFS=, read -r -a SCENARIOS <<<"${BENCH_SCENARIOS:-$ALL_SCENARIOS}"
@@ -196,6 +200,8 @@ echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/machine.txt"
 
 mkdir -p "$OUT"
 cp "$RAW" "$OUT/raw.jsonl"
-"$WORK/bin/report" -raw "$RAW" -machine "$WORK/machine.txt" -out "$OUT"
+docs_arg=()
+[ "$DOCS" != none ] && docs_arg=(-docs "$DOCS")
+"$WORK/bin/report" -raw "$RAW" -machine "$WORK/machine.txt" -out "$OUT" "${docs_arg[@]}"
 "$WORK/bin/chart" -in "$OUT/results.json" -out "$OUT"
 say "results in $OUT (results.json, results.csv, raw.jsonl, *.png)"

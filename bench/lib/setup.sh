@@ -38,6 +38,10 @@ machine_info() {
   mem=$(awk '/^MemTotal:/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
   {
     echo "cpu_model=${model:-unknown}"
+    echo "cpu_detail=$(lscpu 2>/dev/null | awk -F': +' '
+      /^CPU family/ {f = $2} /^Model:/ {m = $2} /^L3 cache/ {l3 = $2}
+      /^Hypervisor vendor/ {h = $2}
+      END {printf "family %s model %s, L3 %s%s", f, m, l3, (h != "" ? ", " h " guest" : "")}')"
     echo "nproc=$(nproc)"
     echo "kernel=$(uname -sr)"
     echo "memory=$mem"

@@ -20,14 +20,15 @@ func main() {
 	raw := flag.String("raw", "", "raw.jsonl written by bench/run.sh (required)")
 	machine := flag.String("machine", "", "key=value file describing the machine and versions")
 	out := flag.String("out", "bench/results", "directory for results.json, results.csv, results.md")
+	docs := flag.String("docs", "", "also update the marked machine/results sections of this Markdown file")
 	flag.Parse()
-	if err := run(*raw, *machine, *out, os.Stdout); err != nil {
+	if err := run(*raw, *machine, *out, *docs, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rawPath, machinePath, outDir string, stdout io.Writer) error {
+func run(rawPath, machinePath, outDir, docsPath string, stdout io.Writer) error {
 	if rawPath == "" {
 		return fmt.Errorf("-raw is required")
 	}
@@ -67,6 +68,13 @@ func run(rawPath, machinePath, outDir string, stdout io.Writer) error {
 	} {
 		if err := os.WriteFile(filepath.Join(outDir, name), data, 0o644); err != nil {
 			return fmt.Errorf("writing %s: %w", name, err)
+		}
+	}
+	if docsPath != "" {
+		var mach bytes.Buffer
+		writeMachine(&mach, res.Machine)
+		if err := spliceDocs(docsPath, map[string][]byte{"machine": mach.Bytes(), "results": mdBuf.Bytes()}); err != nil {
+			return err
 		}
 	}
 	return writeText(stdout, res)

@@ -139,3 +139,28 @@ func notes(res Results) []string {
 	}
 	return out
 }
+
+// machineRows are the machine.txt keys shown in the docs, with their labels.
+var machineRows = [][2]string{
+	{"cpu_model", "CPU"}, {"cpu_detail", "CPU detail"}, {"nproc", "cores (nproc)"}, {"memory", "memory"}, {"kernel", "kernel"},
+	{"os", "OS"}, {"go", "Go"}, {"nginx", "nginx"}, {"haproxy", "HAProxy"}, {"caddy", "Caddy"},
+	{"edge", "edge"}, {"wrk", "wrk"}, {"openssl", "OpenSSL"}, {"pinning", "pinning"},
+	{"rounds", "rounds"}, {"duration_s", "seconds per round"}, {"warmup_s", "warm-up seconds"},
+	{"wrk_connections", "wrk connections"}, {"wrk_threads", "wrk threads"},
+	{"loadavg_start", "load average at start"}, {"loadavg_end", "load average at end"}, {"date", "date (UTC)"},
+}
+
+// writeMachine writes the machine description as a Markdown table.
+func writeMachine(w io.Writer, m map[string]string) {
+	fmt.Fprintln(w, "| | |\n|---|---|")
+	for _, r := range machineRows {
+		if v, ok := m[r[0]]; ok {
+			fmt.Fprintf(w, "| %s | %s |\n", r[1], v)
+		}
+	}
+	for _, k := range []string{"nginx", "haproxy", "caddy", "edge"} {
+		if v, ok := m["tls_"+k]; ok {
+			fmt.Fprintf(w, "| TLS negotiated by %s | %s |\n", k, v)
+		}
+	}
+}

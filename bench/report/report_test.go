@@ -85,7 +85,12 @@ func TestRunWritesAllOutputs(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if err := run(raw, machine, dir, &out); err != nil {
+	docs := filepath.Join(dir, "bench.md")
+	doc := "# B\n<!-- machine:begin -->\nold\n<!-- machine:end -->\nkeep me\n<!-- results:begin -->\nold\n<!-- results:end -->\ntail\n"
+	if err := os.WriteFile(docs, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(raw, machine, dir, docs, &out); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"proxy-small", "edge: not runnable in this build", "pending", "1.50×", "n/a", "note: caddy (static-1k): wrk: connection refused"} {
@@ -108,6 +113,15 @@ func TestRunWritesAllOutputs(t *testing.T) {
 	if n := strings.Count(string(csvData), "\n"); n != 7 {
 		t.Fatalf("CSV has %d lines, want 7:\n%s", n, csvData)
 	}
+	spliced, _ := os.ReadFile(docs)
+	for _, want := range []string{"keep me", "tail", "| CPU | AMD EPYC |", "#### (1) proxied", "<!-- results:end -->"} {
+		if !strings.Contains(string(spliced), want) {
+			t.Errorf("docs lack %q:\n%s", want, spliced)
+		}
+	}
+	if strings.Contains(string(spliced), "old") {
+		t.Errorf("docs still hold the old sections:\n%s", spliced)
+	}
 	md, _ := os.ReadFile(filepath.Join(dir, "results.md"))
 	if !strings.Contains(string(md), "#### (1) proxied ~100 B response, keep-alive") {
 		t.Fatalf("markdown:\n%s", md)
@@ -121,5 +135,18 @@ func TestReadKeyValuesRejectsGarbage(t *testing.T) {
 	}
 	if _, err := readKeyValues(p); err == nil || !strings.Contains(err.Error(), ":2:") {
 		t.Fatalf("error %v, want one naming line 2", err)
+	}
+}
+
+func TestSpliceDocsNeedsMarkers(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "d.md")
+	if err := os.WriteFile(p, []byte("no markers here\n<!-- results:end -->\n<!-- results:begin -->\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := spliceDocs(p, map[string][]byte{"results": []byte("x")}); err == nil || !strings.Contains(err.Error(), "markers") {
+		t.Fatalf("error %v, want one about markers", err)
+	}
+	if err := spliceDocs(filepath.Join(t.TempDir(), "missing.md"), nil); err == nil {
+		t.Fatal("a missing docs file must be an error")
 	}
 }
