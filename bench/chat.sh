@@ -39,7 +39,7 @@ if [ -z "$PGBIN" ] || [ ! -x "$PGBIN/initdb" ]; then
   need_packages initdb:postgresql
   PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 fi
-need_packages curl:curl taskset:util-linux ss:iproute2 runuser:util-linux
+need_packages curl:curl taskset:util-linux ss:iproute2 setpriv:util-linux
 
 if why=$(edge_missing); then
   echo "edge: $why"
@@ -50,7 +50,10 @@ WORK=$(mktemp -d /tmp/edge-chat.XXXXXX)
 chmod 755 "$WORK"
 cleanup() {
   local name p
-  for name in "${!PID[@]}"; do kill "${PID[$name]}" 2>/dev/null || true; done
+  for name in "${!PID[@]}"; do
+    # PostgreSQL: SIGINT is its fast shutdown (SIGTERM would wait for clients).
+    if [ "$name" = postgres ]; then kill -INT "${PID[$name]}" 2>/dev/null || true; else kill "${PID[$name]}" 2>/dev/null || true; fi
+  done
   for name in "${!PID[@]}"; do
     p=${PID[$name]}
     for _ in $(seq 100); do alive "$p" || break; sleep 0.1; done
@@ -67,11 +70,22 @@ trap 'exit 130' INT TERM
 next_port; PG_PORT=$NEXT_PORT
 mkdir -p "$WORK/pg" "$WORK/pgsock"
 chown postgres "$WORK/pg" "$WORK/pgsock"
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# as_pg runs a command as the postgres user; setpriv execs it, so $! is the program.
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then
+    setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"
+  else
+    "$@"
+  fi
+}
 as_pg "$PGBIN/initdb" -D "$WORK/pg" -A trust -U postgres >"$WORK/initdb.log" 2>&1 ||
   die "initdb failed: $(tail -n 3 "$WORK/initdb.log")"
-as_pg "$PGBIN/postgres" -D "$WORK/pg" -p "$PG_PORT" -k "$WORK/pgsock" \
-  -c listen_addresses=127.0.0.1 -c max_connections=200 >"$WORK/postgres.log" 2>&1 &
+pg_cmd=("$PGBIN/postgres" -D "$WORK/pg" -p "$PG_PORT" -k "$WORK/pgsock" -c listen_addresses=127.0.0.1 -c max_connections=200)
+if [ "$(id -u)" = 0 ]; then
+  setpriv --reuid=postgres --regid=postgres --init-groups -- "${pg_cmd[@]}" >"$WORK/postgres.log" 2>&1 &
+else
+  "${pg_cmd[@]}" >"$WORK/postgres.log" 2>&1 &
+fi
 PID[postgres]=$!
 for _ in $(seq 100); do
   as_pg "$PGBIN/pg_isready" -h 127.0.0.1 -p "$PG_PORT" -q && break
