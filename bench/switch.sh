@@ -72,7 +72,7 @@ pinned "$LOAD_CPU" wrk -t1 -c"$CONNS" -d3600s --timeout 5s -s bench/wrk/switch.l
 PID[wrk]=$!
 sleep 2
 ok=0 failed=0 color=green
-t0=$SECONDS
+t0=$(date +%s%N)
 : >"$WORK/switch.log"
 for i in $(seq "$SWITCHES"); do
   if "$EDGE_BIN" switch "$color" --socket "$SOCK" --timeout "$TIMEOUT" >>"$WORK/switch.log" 2>&1; then
@@ -83,7 +83,7 @@ for i in $(seq "$SWITCHES"); do
   fi
   if [ "$color" = green ]; then color=blue; else color=green; fi
 done
-secs=$((SECONDS - t0))
+ms=$((($(date +%s%N) - t0) / 1000000))
 sleep 1
 kill -INT "${PID[wrk]}"
 wait "${PID[wrk]}" || true
@@ -94,10 +94,11 @@ res=$(sed -n 's/^BENCHJSON //p' "$WORK/wrk.out" | tail -1)
 errors=$(printf '%s' "$res" | awk -F'[:,}]' '{
   for (i = 1; i < NF; i++) if ($i ~ /"err_/) s += $(i + 1); print s + 0 }')
 mkdir -p "$OUT"
-printf '{"switches":%d,"switch_ok":%d,"switch_failed":%d,"seconds":%d,"wrk_connections":%d,"edge":%s,"wrk":%s,"date":"%s"}\n' \
-  "$SWITCHES" "$ok" "$failed" "$secs" "$CONNS" "$(json_str "$("$EDGE_BIN" version 2>/dev/null | head -1)")" \
+printf '{"switches":%d,"switch_ok":%d,"switch_failed":%d,"switching_ms":%d,"wrk_connections":%d,"first_switch_said":%s,"edge":%s,"wrk":%s,"date":"%s"}\n' \
+  "$SWITCHES" "$ok" "$failed" "$ms" "$CONNS" "$(json_str "$(head -n 1 "$WORK/switch.log")")" "$(json_str "$("$EDGE_BIN" version 2>/dev/null | head -1)")" \
   "$res" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$OUT/switch.json"
-echo "switches: $ok done, $failed refused or failed, in ${secs}s"
+echo "switches: $ok done, $failed refused or failed, in $ms ms ($((ms / SWITCHES)) ms each)"
+echo "edge said (first switch): $(head -n 1 "$WORK/switch.log" | tr '\n' ' ')"
 echo "wrk:      $res"
 echo "errors:   $errors (non-2xx + socket errors; must be 0)"
 echo "written:  $OUT/switch.json"

@@ -45,11 +45,19 @@ port_free() {
   ! ss -Htln "sport = :$1" 2>/dev/null | grep -q .
 }
 
-# next_port: prints a free TCP port above the last one handed out (BENCH_PORT_BASE, or
-# a random base in 20000–39999 so parallel runs on one box rarely collide).
-_bench_port=${BENCH_PORT_BASE:-$((20000 + RANDOM % 20000))}
+# next_port: sets NEXT_PORT to a free TCP port above the last one handed out
+# (BENCH_PORT_BASE, or a random base in 12000–27999 so parallel runs rarely collide).
+# Ports stay below the kernel's ephemeral range, where client sockets (wrk's thousands
+# of connections, other users' tests) would take them.
+_bench_port=${BENCH_PORT_BASE:-$((12000 + RANDOM % 16000))}
+_bench_eph=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 next_port() {
-  while ! port_free "$_bench_port"; do _bench_port=$((_bench_port + 1)); done
+  while :; do
+    [ "$_bench_port" -ge "$_bench_eph" ] && _bench_port=12000
+    # Any socket on the port counts (listening or connected), not just listeners.
+    ss -Htan "sport = :$_bench_port" 2>/dev/null | grep -q . || break
+    _bench_port=$((_bench_port + 1))
+  done
   NEXT_PORT=$_bench_port
   _bench_port=$((_bench_port + 1))
 }
