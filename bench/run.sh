@@ -198,8 +198,10 @@ echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/machine.txt"
   echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 } >>"$WORK/machine.txt"
 
-mkdir -p "$OUT"
+mkdir -p "$OUT/runs"
 cp "$RAW" "$OUT/raw.jsonl"
+# Keep every run's raw lines, so earlier runs can be compared with this one.
+cp "$RAW" "$OUT/runs/$(date -u +%Y-%m-%dT%H-%M-%SZ).jsonl"
 docs_arg=()
 [ "$DOCS" != none ] && docs_arg=(-docs "$DOCS")
 "$WORK/bin/report" -raw "$RAW" -machine "$WORK/machine.txt" -out "$OUT" "${docs_arg[@]}"
