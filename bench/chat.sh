@@ -34,10 +34,10 @@ if [ -z "${BENCH_PIN:-}" ]; then
   if [ "$(nproc)" -ge 2 ]; then BENCH_PIN=1; else BENCH_PIN=0; fi
 fi
 command -v go >/dev/null || die "go is needed to build chatload"
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+PGBIN=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -1)
 if [ -z "$PGBIN" ] || [ ! -x "$PGBIN/initdb" ]; then
   need_packages initdb:postgresql
-  PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  PGBIN=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -1)
 fi
 need_packages curl:curl taskset:util-linux ss:iproute2 setpriv:util-linux
 
@@ -57,7 +57,7 @@ cleanup() {
   for name in "${!PID[@]}"; do
     p=${PID[$name]}
     for _ in $(seq 100); do alive "$p" || break; sleep 0.1; done
-    alive "$p" && kill -9 "$p" 2>/dev/null || true
+    if alive "$p"; then kill -9 "$p" 2>/dev/null || true; fi
   done
   if [ "${BENCH_KEEP:-0}" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
 }

@@ -35,7 +35,7 @@ CONNS=${BENCH_CONNS:-64}
 THREADS=${BENCH_THREADS:-1}
 OUT=${BENCH_OUT:-bench/results}
 DOCS=${BENCH_DOCS:-docs/benchmarks.md}
-PEERS=(${BENCH_PEERS:-edge nginx haproxy caddy})
+read -r -a PEERS <<<"${BENCH_PEERS:-edge nginx haproxy caddy}"
 ALL_SCENARIOS="proxy-small,proxy-100k,static-1k,static-100k,https-small,close-small"
 IFS=, read -r -a SCENARIOS <<<"${BENCH_SCENARIOS:-$ALL_SCENARIOS}"
 PROXY_CPU=${BENCH_PROXY_CPU:-1}
@@ -61,7 +61,7 @@ cleanup() {
   for name in "${!PID[@]}"; do
     p=${PID[$name]}
     for _ in $(seq 50); do alive "$p" || break; sleep 0.1; done
-    alive "$p" && kill -9 "$p" 2>/dev/null || true
+    if alive "$p"; then kill -9 "$p" 2>/dev/null || true; fi
   done
   if [ "${BENCH_KEEP:-0}" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
 }
@@ -179,7 +179,7 @@ for round in $(seq "$first" "$ROUNDS"); do
       # Shares of one core over the wall time wrk ran (which can exceed -d on a busy box).
       wall=$(((w1 - w0) / 1000000))
       cpu=$(awk -v t=$((c1 - c0)) -v hz="$TCK" -v ms="$wall" 'BEGIN {printf "%.3f", t / hz / (ms / 1000)}')
-      other=$(awk -v t=$((b1 - b0 - (c1 - c0))) -v hz="$TCK" -v ms="$wall" 'BEGIN {v = t / hz / (ms / 1000); if (v < 0) v = 0; printf "%.3f", v}')
+      other=$(awk -v t=$((b1 - b0 - (c1 - c0))) -v hz="$TCK" -v ms="$wall" 'BEGIN {v = t / hz / (ms / 1000); if (v < 0) v = 0; if (v > 1) v = 1; printf "%.3f", v}')
       printf '{"scenario":"%s","peer":"%s","round":%d,"status":"ok","cpu":%s,"cpu_ms":%d,"wall_ms":%d,"core_other":%s,"rss_kib":%d,"wrk":%s}\n' \
         "$sc" "$peer" "$round" "$cpu" $(((c1 - c0) * 1000 / TCK)) "$wall" "$other" "$(rss_kib "$T_PID")" "$res" >>"$RAW"
       rps=$(printf '%s' "$res" | awk -F'[:,]' '{printf "%.0f", $2 / ($4 / 1e6)}')

@@ -43,7 +43,7 @@ cleanup() {
   for name in "${!PID[@]}"; do
     p=${PID[$name]}
     for _ in $(seq 50); do alive "$p" || break; sleep 0.1; done
-    alive "$p" && kill -9 "$p" 2>/dev/null || true
+    if alive "$p"; then kill -9 "$p" 2>/dev/null || true; fi
   done
   if [ "${BENCH_KEEP:-0}" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
 }

@@ -58,6 +58,7 @@ next_port() {
     ss -Htan "sport = :$_bench_port" 2>/dev/null | grep -q . || break
     _bench_port=$((_bench_port + 1))
   done
+  # shellcheck disable=SC2034 # read by the scripts that source this file
   NEXT_PORT=$_bench_port
   _bench_port=$((_bench_port + 1))
 }
@@ -120,6 +121,7 @@ cpu_ticks() {
   for p in $(tree_pids "$1"); do
     s=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null) || continue
     # after "pid (comm) ": field 3 is state; utime and stime are fields 14 and 15.
+    # shellcheck disable=SC2086 # split the stat line into fields on purpose
     set -- $s
     total=$((total + ${12} + ${13}))
   done

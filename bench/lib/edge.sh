@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034,SC2154 # PID, STATUS, …_PORT are declared in peers.sh
 # edge's configs and start-up for the benchmark. Sourced by bench/run.sh and switch.sh.
 #
 # edge has no "static certificate" setting (certificates come from ACME only), so the
