@@ -56,7 +56,13 @@ func startInProcess(cfg Config) *handle {
 		_, _ = io.Copy(io.Discard, inR)
 		done <- err
 	}()
-	return &handle{in: inW, out: scanner(outR), wait: func() error { return <-done }}
+	wait := func() error {
+		// Whatever the worker still writes (e.g. after the coordinator gave up early)
+		// must not block it: io.Pipe has no buffer.
+		go func() { _, _ = io.Copy(io.Discard, outR) }()
+		return <-done
+	}
+	return &handle{in: inW, out: scanner(outR), wait: wait}
 }
 
 func scanner(r io.Reader) *bufio.Scanner {
