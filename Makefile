@@ -22,6 +22,7 @@ lint:
 
 test-go:
 	$(GO) test -race -count=1 -timeout 20m ./...
+	cd bench && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 10m ./...
 
 # A short fuzzing pass over every fuzz target (parsers and protocol decoders).
 fuzz:
