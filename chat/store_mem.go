@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"math"
 	"sort"
 	"sync"
 )
@@ -120,6 +121,9 @@ func (s *memStore) before(ctx context.Context, room string, before int64, limit 
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	if before <= 0 {
+		before = math.MaxInt64
+	}
 	r := s.rooms[room]
 	j := sort.Search(len(r), func(i int) bool { return r[i].ID >= before })
 	out := r[:j]
