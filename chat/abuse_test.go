@@ -96,7 +96,7 @@ func TestHostileInputClosesWithDocumentedCode(t *testing.T) {
 		}, chat.CloseInvalidUTF8, ""},
 		{"flood", func(c *tclient) {
 			for range 60 {
-				c.send(map[string]any{"type": "leave", "room": "ok"})
+				_ = c.sendRaw(websocket.TextMessage, []byte(`{"type":"leave","room":"ok"}`))
 			}
 		}, chat.ClosePolicy, "rate_limited"},
 		{"bad frames repeated", func(c *tclient) {
