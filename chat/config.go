@@ -6,6 +6,7 @@ package chat
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"time"
 )
@@ -91,6 +92,9 @@ type Config struct {
 	InstanceID string
 	// Metrics receives connection and writer events. Default: a no-op.
 	Metrics Metrics
+	// Assets holds the web UI under "static/" (static/index.html, static/widget.js, …).
+	// Default: the embedded chat/web.FS.
+	Assets fs.FS
 }
 
 // Defaults.

@@ -70,7 +70,7 @@ func New(cfg Config, log *zap.Logger) (*Hub, error) {
 		origins:  map[string]bool{},
 	}
 	var err error
-	if h.assets, err = loadAssets(); err != nil {
+	if h.assets, err = loadAssets(cfg.Assets); err != nil {
 		return nil, err
 	}
 	if cfg.DatabaseURL == "" {

@@ -50,13 +50,16 @@ func contentType(name string) string {
 	return "application/octet-stream"
 }
 
-func loadAssets() (*assets, error) {
+func loadAssets(fsys fs.FS) (*assets, error) {
+	if fsys == nil {
+		fsys = web.FS
+	}
 	a := &assets{files: map[string]*asset{}}
-	err := fs.WalkDir(web.FS, "static", func(p string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(fsys, "static", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		body, err := fs.ReadFile(web.FS, p)
+		body, err := fs.ReadFile(fsys, p)
 		if err != nil {
 			return err
 		}
