@@ -41,6 +41,7 @@ type Hub struct {
 	perIP    map[netip.Addr]int
 	readers  sync.WaitGroup
 
+	jobs     chan *job
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
 	bg       sync.WaitGroup
@@ -81,6 +82,7 @@ func New(cfg Config, log *zap.Logger) (*Hub, error) {
 	h.initHTTP()
 	h.writer = newWriter(h.st, &h.cfg, log, h.deliver)
 	h.bgCtx, h.bgCancel = context.WithCancel(context.Background())
+	h.jobs = make(chan *job)
 	return h, nil
 }
 
@@ -112,6 +114,7 @@ func (h *Hub) Start() error {
 	}
 	h.writer.init(ctx, err == nil)
 	h.writer.start()
+	h.startWorkers()
 	h.bg.Add(2)
 	go func() { defer h.bg.Done(); h.st.listen(h.bgCtx, h.writer.notify) }()
 	go func() { defer h.bg.Done(); h.pinger(h.bgCtx) }()
@@ -125,7 +128,10 @@ func (h *Hub) Start() error {
 // queued, closes every WebSocket with 1001 (clients reconnect and resume with "after"),
 // and closes the store. Connections still open when ctx ends are dropped.
 func (h *Hub) Shutdown(ctx context.Context) error {
-	if !h.closing.CompareAndSwap(false, true) {
+	h.mu.Lock() // register checks closing under h.mu: no reader starts after this
+	first := h.closing.CompareAndSwap(false, true)
+	h.mu.Unlock()
+	if !first {
 		return nil
 	}
 	var errs []error
@@ -182,12 +188,18 @@ func (h *Hub) releaseIP(ip netip.Addr) {
 	}
 }
 
-func (h *Hub) register(s *session) {
+// register adds a session, unless Shutdown has begun (then the caller drops it).
+func (h *Hub) register(s *session) bool {
 	h.mu.Lock()
+	if h.closing.Load() {
+		h.mu.Unlock()
+		return false
+	}
 	h.sessions[s] = struct{}{}
 	h.readers.Add(1)
 	h.mu.Unlock()
 	h.metrics.Connections(1)
+	return true
 }
 
 func (h *Hub) unregister(s *session) {

@@ -54,11 +54,13 @@ func loadClientMain() int {
 			return 1
 		}
 		conns = append(conns, c)
-		if spec.Mode == "fanout" {
+		if spec.Room != "" {
 			if err := c.WriteJSON(map[string]any{"type": "join", "room": spec.Room}); err != nil {
 				fmt.Printf("ERR join %d: %v\n", i, err)
 				return 1
 			}
+		}
+		if spec.Mode == "fanout" {
 			go func() {
 				seen := 0
 				for seen < spec.Expect {

@@ -51,6 +51,15 @@ type session struct {
 
 const closeGrace = 2 * time.Second
 
+// action is what the reader does after a frame was handled.
+type action uint8
+
+const (
+	actContinue   action = iota
+	actStop              // the connection is over
+	actAwaitClose        // we sent a close frame: wait briefly for the peer's, then stop
+)
+
 // Read implements io.Reader for the frame decoder: first any bytes the HTTP server had
 // already buffered, then the socket.
 func (s *session) Read(p []byte) (int, error) {
@@ -65,18 +74,21 @@ func (s *session) Read(p []byte) (int, error) {
 	return s.conn.Read(p)
 }
 
-// run is the reader loop; it returns when the connection is over.
-func (s *session) run() {
-	defer s.cleanup()
-	now := time.Now().UnixNano()
-	s.lastRead.Store(now)
-	s.pingAt.Store(now)
+// greet queues the first frames: welcome, or the token error and a 4001 close.
+func (s *session) greet() {
 	if s.authErr != nil {
 		s.enqueue(errFrame(s.authErr, "", ""))
 		s.closeWith(CloseUnauthorized, "unauthorized")
-	} else {
-		s.enqueue(encodeFrame(welcomeFrame{Type: "welcome", User: s.user}))
+		return
 	}
+	s.enqueue(encodeFrame(welcomeFrame{Type: "welcome", User: s.user}))
+}
+
+// run is the reader loop; it returns when the connection is over. It only reads: each
+// frame is handled on a worker goroutine (Hub.process), so that this goroutine's stack
+// stays at its initial 2 KiB while the connection is idle.
+func (s *session) run() {
+	defer s.cleanup()
 	cfg := &s.h.cfg
 	for {
 		// Idle wait: no deadline (liveness is the pinger's job).
@@ -102,9 +114,13 @@ func (s *session) run() {
 			continue
 		}
 		_ = s.conn.SetReadDeadline(time.Time{})
-		stop := s.handleFrame(f)
+		act := s.h.process(s, f)
 		putBuf(f.pooled)
-		if stop {
+		switch act {
+		case actStop:
+			return
+		case actAwaitClose:
+			s.awaitClose()
 			return
 		}
 	}
@@ -145,14 +161,14 @@ func (s *session) awaitClose() {
 	}
 }
 
-// handleFrame handles one frame; it reports whether the connection is over.
-func (s *session) handleFrame(f frame) bool {
+// handleFrame handles one frame and says what the reader does next.
+func (s *session) handleFrame(f frame) action {
 	switch f.op {
 	case opPing:
 		s.enqueue(appendFrame(nil, opPong, f.payload))
-		return false
+		return actContinue
 	case opPong:
-		return false
+		return actContinue
 	case opClose:
 		code := CloseNormal
 		if len(f.payload) >= 2 {
@@ -161,19 +177,17 @@ func (s *session) handleFrame(f frame) bool {
 			}
 		}
 		s.closeWith(code, "")
-		return true
+		return actStop
 	}
 	// Data frames, possibly fragmented.
 	data := f.payload
 	switch {
 	case f.op == opCont && !s.fragging:
 		s.closeWith(CloseProtocol, "continuation without a message")
-		s.awaitClose()
-		return true
+		return actAwaitClose
 	case f.op != opCont && s.fragging:
 		s.closeWith(CloseProtocol, "new message inside a fragmented one")
-		s.awaitClose()
-		return true
+		return actAwaitClose
 	case !f.fin || f.op == opCont:
 		if !s.fragging {
 			s.fragging, s.fragOp = true, f.op
@@ -183,12 +197,11 @@ func (s *session) handleFrame(f frame) bool {
 		if len(*s.frag)+len(data) > s.h.cfg.MaxFrameBytes {
 			s.enqueue(errFrame(errorf(CodeTooLarge, "frames are limited to %d bytes", s.h.cfg.MaxFrameBytes), "", ""))
 			s.closeWith(CloseTooBig, "message too big")
-			s.awaitClose()
-			return true
+			return actAwaitClose
 		}
 		*s.frag = append(*s.frag, data...)
 		if !f.fin {
-			return false
+			return actContinue
 		}
 		defer s.dropFragments()
 		data = *s.frag
@@ -196,15 +209,17 @@ func (s *session) handleFrame(f frame) bool {
 	}
 	if f.op == opBinary {
 		s.refuse(errorf(CodeBadRequest, "binary frames are not supported; send JSON text frames"), "", "")
-		return s.isClosing()
+		if s.isClosing() {
+			return actAwaitClose
+		}
+		return actContinue
 	}
 	if !utf8.Valid(data) {
 		s.closeWith(CloseInvalidUTF8, "text frame is not valid UTF-8")
-		s.awaitClose()
-		return true
+		return actAwaitClose
 	}
 	s.handleMessage(data)
-	return false
+	return actContinue
 }
 
 func (s *session) dropFragments() {

@@ -84,15 +84,31 @@ func (h *Hub) adopt(nc net.Conn, ip netip.Addr, user User, authErr *Error) {
 		if dc, err := detach(tcp); err == nil {
 			s.conn, s.raw = dc, dc
 			_ = tcp.Close()
-			h.register(s)
+			if !h.register(s) {
+				h.refuseLate(s)
+				return
+			}
+			s.greet()
 			go s.run()
 			return
 		} else if ce := h.log.Check(zap.DebugLevel, "chat could not detach a connection; keeping the hijack handler"); ce != nil {
 			ce.Write(zap.Error(err))
 		}
 	}
-	h.register(s)
+	if !h.register(s) {
+		h.refuseLate(s)
+		return
+	}
+	s.greet()
 	s.run()
+}
+
+// refuseLate ends a connection upgraded just as Shutdown began.
+func (h *Hub) refuseLate(s *session) {
+	_ = s.raw.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = s.conn.Write(closeFrame(CloseGoingAway, "server shutting down"))
+	_ = s.raw.Close()
+	h.releaseIP(s.ip)
 }
 
 // takeBuffered returns whatever the HTTP server already read past the upgrade request
