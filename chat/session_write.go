@@ -55,12 +55,17 @@ func (s *session) closeLocked(code int, reason string) {
 	s.push(closeFrame(code, reason))
 }
 
-// kill drops the connection at once (missed pongs, write errors, forced shutdown).
+// kill drops the connection at once (missed pongs, write timeouts, forced shutdown).
+// The socket is reset rather than closed: whatever the kernel still holds for a peer
+// that does not read is discarded instead of lingering in an orphaned socket.
 func (s *session) kill() {
 	s.mu.Lock()
 	s.dead, s.closing = true, true
 	s.queue, s.qbytes = nil, 0
 	s.mu.Unlock()
+	if tcp, ok := s.raw.(*net.TCPConn); ok {
+		_ = tcp.SetLinger(0)
+	}
 	_ = s.raw.Close()
 }
 
