@@ -110,18 +110,10 @@ func TestHostileInputClosesWithDocumentedCode(t *testing.T) {
 			c := connect(t, srv, anon(fmt.Sprintf("hostile%d", i)))
 			tc.do(c)
 			sawErr := false
-			for {
-				select {
-				case f := <-c.frames:
-					if f.Type == "error" && f.Code == tc.err {
-						sawErr = true
-					}
-					continue
-				case <-c.done:
-				case <-time.After(waitLong):
-					t.Fatal("connection not closed")
+			for f := range drain(c) {
+				if f.Type == "error" && f.Code == tc.err {
+					sawErr = true
 				}
-				break
 			}
 			if code := c.waitClose(); code != tc.code {
 				t.Fatalf("close code %d (%v), want %d", code, c.err, tc.code)

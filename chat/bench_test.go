@@ -12,9 +12,11 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/edge-server/edge/internal/pgtest"
 	"github.com/valyala/fasthttp"
 )
 
@@ -186,3 +188,68 @@ type benchSender struct{ h *Hub }
 
 func (s *benchSender) acked(string, int64)         {}
 func (s *benchSender) failed(m *Message, e *Error) { panic(e) }
+
+// benchWriter pushes b.N sends from 200 simulated senders through the writer into the
+// store and waits for every ack: durable (committed) messages per second.
+func benchWriter(b *testing.B, cfg Config) {
+	cfg.Secret = benchSecret
+	cfg.WriterQueue = 1 << 20
+	h, err := New(cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := h.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = h.Shutdown(context.Background()) })
+	acks := &countingReplier{done: make(chan struct{})}
+	acks.want.Store(int64(b.N))
+	content := strings.Repeat("benchmark message ", 4)
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		m := Message{Room: fmt.Sprintf("room%d", i%50), SenderID: fmt.Sprintf("u%03d", i%200), Nickname: "bench",
+			Avatar: "a01", Content: content, CreatedAt: time.Now().UTC().Truncate(time.Microsecond), ClientID: fmt.Sprintf("c%d", i)}
+		for h.writer.submit(sendReq{msg: m, reply: acks}) != nil {
+			time.Sleep(time.Millisecond) // queue full: back off like a client would
+		}
+	}
+	select {
+	case <-acks.done:
+	case <-time.After(5 * time.Minute):
+		b.Fatalf("only %d of %d acked", b.N-int(acks.want.Load()), b.N)
+	}
+	took := time.Since(start)
+	b.StopTimer()
+	if f := acks.nfailed.Load(); f > 0 {
+		b.Fatalf("%d sends failed", f)
+	}
+	b.ReportMetric(float64(b.N)/took.Seconds(), "msgs/s")
+}
+
+type countingReplier struct {
+	want    atomic.Int64
+	nfailed atomic.Int64
+	done    chan struct{}
+}
+
+func (r *countingReplier) acked(string, int64) {
+	if r.want.Add(-1) == 0 {
+		close(r.done)
+	}
+}
+
+func (r *countingReplier) failed(*Message, *Error) {
+	r.nfailed.Add(1)
+	if r.want.Add(-1) == 0 {
+		close(r.done)
+	}
+}
+
+func BenchmarkWriterPostgres(b *testing.B) {
+	benchWriter(b, Config{DatabaseURL: pgtest.New(b).URL})
+}
+
+func BenchmarkWriterMemory(b *testing.B) {
+	benchWriter(b, Config{})
+}
