@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -87,14 +88,6 @@ func (s *pgStore) maxID(ctx context.Context) (int64, error) {
 
 const msgColumns = `id, room_id, sender_id, sender_nickname, coalesce(avatar, ''), content, created_at, coalesce(client_id, '')`
 
-const insertSQL = `INSERT INTO messages (room_id, sender_id, sender_nickname, avatar, content, created_at, client_id)
-SELECT r, s, n, a, c, t, k
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[])
-     WITH ORDINALITY AS u(r, s, n, a, c, t, k, o)
-ORDER BY o
-ON CONFLICT (sender_id, client_id) DO NOTHING
-RETURNING id, sender_id, client_id`
-
 func scanMessages(rows pgx.Rows) ([]Message, error) {
 	defer rows.Close()
 	var out []Message
@@ -111,13 +104,11 @@ func scanMessages(rows pgx.Rows) ([]Message, error) {
 
 func (s *pgStore) commit(ctx context.Context, cursor int64, batch []Message) ([]Message, []commitResult, error) {
 	n := len(batch)
-	rooms, senders, nicks, avatars := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	contents, clients, times := make([]string, n), make([]string, n), make([]time.Time, n)
+	senders, clients := make([]string, n), make([]string, n)
 	roomSet := map[string]struct{}{}
 	var roomList strings.Builder
 	for i, m := range batch {
-		rooms[i], senders[i], nicks[i], avatars[i] = m.Room, m.SenderID, m.Nickname, m.Avatar
-		contents[i], clients[i], times[i] = m.Content, m.ClientID, m.CreatedAt
+		senders[i], clients[i] = m.SenderID, m.ClientID
 		if _, ok := roomSet[m.Room]; !ok && roomList.Len() < 7000 {
 			roomSet[m.Room] = struct{}{}
 			if roomList.Len() > 0 {
@@ -126,106 +117,81 @@ func (s *pgStore) commit(ctx context.Context, cursor int64, batch []Message) ([]
 			roomList.WriteString(m.Room)
 		}
 	}
-	// One pipeline, one implicit transaction: take the writer lock (so ids follow commit
-	// order across instances), read what others committed since our cursor, insert,
-	// notify. The acks go out only after this has committed.
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	// One round trip: take the writer lock (ids then follow commit order across
+	// instances, and nobody else inserts until we commit), read what others committed
+	// since our cursor, find resends, and reserve ids for the rest.
 	b := &pgx.Batch{}
 	b.Queue("SELECT pg_advisory_xact_lock($1)", writerLockKey)
 	b.Queue("SELECT "+msgColumns+" FROM messages WHERE id > $1 ORDER BY id", cursor)
-	b.Queue(insertSQL, rooms, senders, nicks, avatars, contents, times, clients)
-	b.Queue("SELECT pg_notify($1, $2 || (SELECT coalesce(max(id), 0) FROM messages)::text || $3)",
-		notifyChannel, s.instance+" ", " "+roomList.String())
-	br := s.pool.SendBatch(ctx, b)
-	remote, inserted, err := readCommitBatch(br)
+	b.Queue("SELECT "+msgColumns+` FROM messages m
+		JOIN unnest($1::text[], $2::text[]) AS u(s, k) ON m.sender_id = u.s AND m.client_id = u.k`, senders, clients)
+	b.Queue("SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1)", n)
+	br := tx.SendBatch(ctx, b)
+	remote, originals, ids, err := readCommitBatch(br)
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	res := make([]commitResult, n)
-	var missing []int
-	for i, m := range batch {
-		if id, ok := inserted[idemKey{m.SenderID, m.ClientID}]; ok {
-			m.ID = id
-			res[i] = commitResult{msg: m}
-		} else {
-			missing = append(missing, i)
-		}
+	byKey := make(map[idemKey]Message, len(originals))
+	for _, m := range originals {
+		byKey[idemKey{m.SenderID, m.ClientID}] = m
 	}
-	if len(missing) > 0 {
-		if err := s.originals(ctx, batch, missing, res); err != nil {
-			// The batch committed, but the originals of the resends could not be read;
-			// report the whole batch as unavailable: every item is idempotent.
+	res := make([]commitResult, n)
+	rows := make([][]any, 0, n)
+	next := 0
+	for i, m := range batch {
+		if o, ok := byKey[idemKey{m.SenderID, m.ClientID}]; ok {
+			res[i] = commitResult{msg: o, dup: true}
+			continue
+		}
+		m.ID = ids[next]
+		next++
+		res[i] = commitResult{msg: m}
+		rows = append(rows, []any{m.ID, m.Room, m.SenderID, m.Nickname, m.Avatar, m.Content, m.CreatedAt, m.ClientID})
+	}
+	if len(rows) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"messages"}, copyColumns, pgx.CopyFromRows(rows)); err != nil {
 			return nil, nil, err
 		}
+		if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", notifyChannel,
+			s.instance+" "+strconv.FormatInt(ids[next-1], 10)+" "+roomList.String()); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, nil, err
 	}
 	return remote, res, nil
 }
 
-func readCommitBatch(br pgx.BatchResults) ([]Message, map[idemKey]int64, error) {
-	if _, err := br.Exec(); err != nil {
-		return nil, nil, err
+var copyColumns = []string{"id", "room_id", "sender_id", "sender_nickname", "avatar", "content", "created_at", "client_id"}
+
+func readCommitBatch(br pgx.BatchResults) (remote, originals []Message, ids []int64, err error) {
+	if _, err = br.Exec(); err != nil {
+		return
+	}
+	for _, dst := range []*[]Message{&remote, &originals} {
+		rows, qerr := br.Query()
+		if qerr != nil {
+			return nil, nil, nil, qerr
+		}
+		if *dst, err = scanMessages(rows); err != nil {
+			return
+		}
 	}
 	rows, err := br.Query()
 	if err != nil {
-		return nil, nil, err
+		return
 	}
-	remote, err := scanMessages(rows)
-	if err != nil {
-		return nil, nil, err
-	}
-	rows, err = br.Query()
-	if err != nil {
-		return nil, nil, err
-	}
-	inserted := map[idemKey]int64{}
-	for rows.Next() {
-		var id int64
-		var k idemKey
-		if err := rows.Scan(&id, &k.sender, &k.client); err != nil {
-			rows.Close()
-			return nil, nil, err
-		}
-		inserted[k] = id
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, nil, err
-	}
-	if _, err := br.Exec(); err != nil {
-		return nil, nil, err
-	}
-	return remote, inserted, nil
-}
-
-// originals fills res[i] for resent (sender, client id) pairs with the stored message.
-func (s *pgStore) originals(ctx context.Context, batch []Message, idx []int, res []commitResult) error {
-	senders, clients := make([]string, len(idx)), make([]string, len(idx))
-	for j, i := range idx {
-		senders[j], clients[j] = batch[i].SenderID, batch[i].ClientID
-	}
-	rows, err := s.pool.Query(ctx, "SELECT "+msgColumns+` FROM messages m
-		JOIN unnest($1::text[], $2::text[]) AS u(s, k) ON m.sender_id = u.s AND m.client_id = u.k`, senders, clients)
-	if err != nil {
-		return err
-	}
-	found, err := scanMessages(rows)
-	if err != nil {
-		return err
-	}
-	byKey := make(map[idemKey]Message, len(found))
-	for _, m := range found {
-		byKey[idemKey{m.SenderID, m.ClientID}] = m
-	}
-	for _, i := range idx {
-		m, ok := byKey[idemKey{batch[i].SenderID, batch[i].ClientID}]
-		if !ok {
-			return fmt.Errorf("message %s/%s neither inserted nor found", batch[i].SenderID, batch[i].ClientID)
-		}
-		res[i] = commitResult{msg: m, dup: true}
-	}
-	return nil
+	ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+	return
 }
 
 func reverse(ms []Message) []Message {
