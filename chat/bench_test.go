@@ -247,7 +247,7 @@ func (r *countingReplier) failed(*Message, *Error) {
 }
 
 func BenchmarkWriterPostgres(b *testing.B) {
-	benchWriter(b, Config{DatabaseURL: pgtest.New(b).URL})
+	benchWriter(b, Config{DatabaseURL: pgtest.New(b).URL, BatchMax: envInt("EDGE_CHAT_BENCH_BATCH", 0)})
 }
 
 func BenchmarkWriterMemory(b *testing.B) {

@@ -67,7 +67,8 @@ type Config struct {
 	ReplayMax int
 	// HistoryPageMax caps ?limit= on the REST history endpoint. Default 200.
 	HistoryPageMax int
-	// BatchMax caps how many sends go into one database transaction. Default 1000.
+	// BatchMax caps how many sends go into one database transaction (batches are only
+	// as large as what queued up during the previous commit). Default 4000.
 	BatchMax int
 	// WriterQueue bounds sends waiting for the writer; beyond it sends get
 	// "unavailable". Default 16384.
@@ -128,7 +129,7 @@ func (c Config) withDefaults() Config {
 	setInt(&c.HistorySize, 50)
 	setInt(&c.ReplayMax, 1000)
 	setInt(&c.HistoryPageMax, 200)
-	setInt(&c.BatchMax, 1000)
+	setInt(&c.BatchMax, 4000)
 	setInt(&c.WriterQueue, 16384)
 	setDur(&c.DBTimeout, 5*time.Second)
 	setDur(&c.StartTimeout, 5*time.Second)
