@@ -31,9 +31,22 @@ type Server struct {
 	once sync.Once
 }
 
+// Options changes how Start serves the hub.
+type Options struct {
+	// Listener, if set, wraps the loopback listener (e.g. to serve TLS, or to hand the
+	// hub connections that are not *net.TCPConn).
+	Listener func(net.Listener) net.Listener
+}
+
 // Start builds, starts and serves a hub; it is shut down when the test ends (or by
 // Close). A nil log discards logs.
 func Start(t testing.TB, cfg chat.Config, log *zap.Logger) *Server {
+	t.Helper()
+	return StartWith(t, cfg, log, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, cfg chat.Config, log *zap.Logger, opts Options) *Server {
 	t.Helper()
 	if len(cfg.Secret) == 0 {
 		cfg.Secret = Secret
@@ -54,6 +67,9 @@ func Start(t testing.TB, cfg chat.Config, log *zap.Logger) *Server {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("chattest: listening: %v", err)
+	}
+	if opts.Listener != nil {
+		ln = opts.Listener(ln)
 	}
 	s := &Server{Hub: hub, ln: ln, Addr: ln.Addr().String()}
 	s.URL = "http://" + s.Addr + cfg.Mount
