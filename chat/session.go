@@ -35,6 +35,7 @@ type session struct {
 	fragOp   byte
 	fragging bool
 	authErr  *Error
+	detached bool // the socket is ours (a duplicate), not fasthttp's hijacked conn
 
 	lastRead atomic.Int64 // unix ns of the last frame received
 	pingAt   atomic.Int64 // unix ns of the last ping sent
@@ -43,10 +44,11 @@ type session struct {
 	queue       [][]byte
 	qbytes      int
 	writing     bool
-	closing     bool // a close frame is queued; nothing else is accepted
-	closeQueued bool // the close frame is in queue, not yet written
-	dead        bool // the socket is (being) closed
-	closeOnIdle bool // close the socket once the queue is written
+	closing     bool          // a close frame is queued; nothing else is accepted
+	closeQueued bool          // the close frame is in queue, not yet written
+	dead        bool          // the socket is (being) closed
+	closeOnIdle bool          // close the socket once the queue is written
+	flushed     chan struct{} // closed when the current writer goroutine exits
 }
 
 const closeGrace = 2 * time.Second

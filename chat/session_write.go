@@ -35,7 +35,23 @@ func (s *session) push(frame []byte) {
 	s.qbytes += len(frame)
 	if !s.writing {
 		s.writing = true
-		go s.flush()
+		s.flushed = nil
+		if !s.detached { // only then does anyone wait for the writer
+			s.flushed = make(chan struct{})
+		}
+		go s.flush(s.flushed)
+	}
+}
+
+// waitWriter returns once no writer goroutine is running (bounded by WriteTimeout). A
+// connection still owned by fasthttp's hijack handler must not be used after it returns.
+func (s *session) waitWriter() {
+	s.mu.Lock()
+	ch := s.flushed
+	writing := s.writing
+	s.mu.Unlock()
+	if writing && ch != nil {
+		<-ch
 	}
 }
 
@@ -69,8 +85,11 @@ func (s *session) kill() {
 	_ = s.raw.Close()
 }
 
-// flush writes queued frames until the queue is empty, then exits.
-func (s *session) flush() {
+// flush writes queued frames until the queue is empty, then exits and closes done.
+func (s *session) flush(done chan struct{}) {
+	if done != nil {
+		defer close(done)
+	}
 	timeout := s.h.cfg.WriteTimeout
 	for {
 		s.mu.Lock()

@@ -82,7 +82,7 @@ func (h *Hub) adopt(nc net.Conn, ip netip.Addr, user User, authErr *Error) {
 		}
 		s.prefix = prefix
 		if dc, err := detach(tcp); err == nil {
-			s.conn, s.raw = dc, dc
+			s.conn, s.raw, s.detached = dc, dc, true
 			_ = tcp.Close()
 			if !h.register(s) {
 				h.refuseLate(s)
@@ -101,6 +101,7 @@ func (h *Hub) adopt(nc net.Conn, ip netip.Addr, user User, authErr *Error) {
 	}
 	s.greet()
 	s.run()
+	s.waitWriter()
 }
 
 // refuseLate ends a connection upgraded just as Shutdown began.

@@ -2,7 +2,6 @@ package chat
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -139,8 +138,6 @@ func closeFrame(code int, reason string) []byte {
 }
 
 var pingFrame = appendFrame(nil, opPing, nil)
-
-var errClosed = errors.New("connection closed")
 
 // Payload buffers come from size-classed pools so that idle connections hold none.
 var bufPools = [...]struct {
