@@ -3,8 +3,15 @@ package chat
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -30,6 +37,11 @@ var benchSecret = []byte("bench-secret-0123456789abcdef-0123456789")
 
 // benchServer serves a started hub on 127.0.0.1:0 (package-internal twin of chattest).
 func benchServer(b *testing.B, cfg Config) (*Hub, string) {
+	return benchServerTLS(b, cfg, nil)
+}
+
+// benchServerTLS is benchServer, serving TLS when tc is not nil.
+func benchServerTLS(b *testing.B, cfg Config, tc *tls.Config) (*Hub, string) {
 	b.Helper()
 	cfg.Secret = benchSecret
 	h, err := New(cfg, nil)
@@ -44,6 +56,10 @@ func benchServer(b *testing.B, cfg Config) (*Hub, string) {
 		b.Fatal(err)
 	}
 	srv := &fasthttp.Server{Handler: h.Handler()}
+	addr := ln.Addr().String()
+	if tc != nil {
+		ln = tls.NewListener(ln, tc)
+	}
 	go func() { _ = srv.Serve(ln) }()
 	b.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -51,7 +67,23 @@ func benchServer(b *testing.B, cfg Config) (*Hub, string) {
 		_ = h.Shutdown(ctx)
 		_ = srv.ShutdownWithContext(ctx)
 	})
-	return h, ln.Addr().String()
+	return h, addr
+}
+
+// selfSigned is a throwaway certificate for 127.0.0.1.
+func selfSigned(b *testing.B) *tls.Config {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, NextProtos: []string{"http/1.1"}}
 }
 
 func benchToken(b *testing.B, h *Hub) string {
@@ -132,14 +164,26 @@ func settle() (rss int64, ms runtime.MemStats) {
 
 // BenchmarkIdleConnMemory measures the server's memory per idle WebSocket connection
 // (each joined to one room), with the clients in another process.
-func BenchmarkIdleConnMemory(b *testing.B) {
+func BenchmarkIdleConnMemory(b *testing.B) { benchIdle(b, false) }
+
+// BenchmarkIdleConnMemoryTLS is the same over TLS (wss), as edge serves the chat in
+// production; such connections cannot be detached from fasthttp (see adopt).
+func BenchmarkIdleConnMemoryTLS(b *testing.B) { benchIdle(b, true) }
+
+func benchIdle(b *testing.B, useTLS bool) {
 	n := envInt("EDGE_CHAT_BENCH_CONNS", 2000)
-	h, addr := benchServer(b, Config{MaxConnsPerIP: 1 << 20, PingInterval: time.Hour, MessageBurst: 100})
+	var tc *tls.Config
+	scheme := "ws://"
+	if useTLS {
+		tc, scheme = selfSigned(b), "wss://"
+	}
+	h, addr := benchServerTLS(b, Config{MaxConnsPerIP: 1 << 20, PingInterval: time.Hour, MessageBurst: 100}, tc)
 	tok := benchToken(b, h)
+	url := scheme + addr + "/chat/ws?token=" + tok
 	// Warm up the code paths (and pools) with a small client first.
-	startLoadClient(b, loadSpec{Mode: "idle", URL: "ws://" + addr + "/chat/ws?token=" + tok, Conns: 50, Room: "idle"})
+	startLoadClient(b, loadSpec{Mode: "idle", URL: url, Conns: 50, Room: "idle"})
 	rss0, ms0 := settle()
-	startLoadClient(b, loadSpec{Mode: "idle", URL: "ws://" + addr + "/chat/ws?token=" + tok, Conns: n, Room: "idle"})
+	startLoadClient(b, loadSpec{Mode: "idle", URL: url, Conns: n, Room: "idle"})
 	for range b.N {
 	}
 	time.Sleep(time.Second)
