@@ -55,7 +55,7 @@ func benchServerTLS(b *testing.B, cfg Config, tc *tls.Config) (*Hub, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := &fasthttp.Server{Handler: h.Handler()}
+	srv := &fasthttp.Server{Handler: h.Handler(), KeepHijackedConns: cfg.KeepHijackedConns}
 	addr := ln.Addr().String()
 	if tc != nil {
 		ln = tls.NewListener(ln, tc)
@@ -164,20 +164,24 @@ func settle() (rss int64, ms runtime.MemStats) {
 
 // BenchmarkIdleConnMemory measures the server's memory per idle WebSocket connection
 // (each joined to one room), with the clients in another process.
-func BenchmarkIdleConnMemory(b *testing.B) { benchIdle(b, false) }
+func BenchmarkIdleConnMemory(b *testing.B) { benchIdle(b, false, false) }
 
 // BenchmarkIdleConnMemoryTLS is the same over TLS (wss), as edge serves the chat in
-// production; such connections cannot be detached from fasthttp (see adopt).
-func BenchmarkIdleConnMemoryTLS(b *testing.B) { benchIdle(b, true) }
+// production, with fasthttp's default (KeepHijackedConns false): the hijack handler
+// keeps running (see adopt).
+func BenchmarkIdleConnMemoryTLS(b *testing.B) { benchIdle(b, true, false) }
 
-func benchIdle(b *testing.B, useTLS bool) {
+// BenchmarkIdleConnMemoryTLSKeep is TLS with KeepHijackedConns: detached.
+func BenchmarkIdleConnMemoryTLSKeep(b *testing.B) { benchIdle(b, true, true) }
+
+func benchIdle(b *testing.B, useTLS, keep bool) {
 	n := envInt("EDGE_CHAT_BENCH_CONNS", 2000)
 	var tc *tls.Config
 	scheme := "ws://"
 	if useTLS {
 		tc, scheme = selfSigned(b), "wss://"
 	}
-	h, addr := benchServerTLS(b, Config{MaxConnsPerIP: 1 << 20, PingInterval: time.Hour, MessageBurst: 100}, tc)
+	h, addr := benchServerTLS(b, Config{MaxConnsPerIP: 1 << 20, PingInterval: time.Hour, MessageBurst: 100, KeepHijackedConns: keep}, tc)
 	tok := benchToken(b, h)
 	url := scheme + addr + "/chat/ws?token=" + tok
 	// Warm up the code paths (and pools) with a small client first.

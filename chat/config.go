@@ -93,6 +93,13 @@ type Config struct {
 	InstanceID string
 	// Metrics receives connection and writer events. Default: a no-op.
 	Metrics Metrics
+	// KeepHijackedConns must be set exactly when the fasthttp.Server serving Handler()
+	// has KeepHijackedConns = true. Plain TCP connections are always detached from
+	// fasthttp after the upgrade (their descriptor is duplicated); other connections (TLS,
+	// wrapped listeners) can only be detached when fasthttp does not close hijacked
+	// connections itself, and otherwise keep fasthttp's request context, read buffer and
+	// handler goroutine (~18 KiB more per connection). Default false.
+	KeepHijackedConns bool
 	// Assets holds the web UI under "static/" (static/index.html, static/widget.js, …).
 	// Default: the embedded chat/web.FS.
 	Assets fs.FS

@@ -257,25 +257,31 @@ func (l wrappedListener) Accept() (net.Conn, error) {
 	return wrappedConn{c}, nil
 }
 
-func TestWrappedConnectionsWorkWithoutDetaching(t *testing.T) {
-	srv := chattest.StartWith(t, chat.Config{PingInterval: 150 * time.Millisecond}, nil, chattest.Options{
-		Listener: func(l net.Listener) net.Listener { return wrappedListener{l} },
-	})
-	a, b := connect(t, srv, anon("wa")), connect(t, srv, anon("wb"))
-	a.join("w", nil)
-	b.join("w", nil)
-	a.say("w", "w1", "over a wrapped connection")
-	id := a.waitType("ack").ID
-	b.waitMessage(id)
-	time.Sleep(500 * time.Millisecond) // pings answered; both stay
-	b.say("w", "w2", "still here")
-	a.waitMessage(b.waitType("ack").ID)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := srv.Hub.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if code := a.waitClose(); code != chat.CloseGoingAway {
-		t.Fatalf("close code %d", code)
+func TestWrappedConnections(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		t.Run(fmt.Sprintf("KeepHijackedConns=%v", keep), func(t *testing.T) {
+			srv := chattest.StartWith(t, chat.Config{PingInterval: 150 * time.Millisecond}, nil, chattest.Options{
+				Listener:          func(l net.Listener) net.Listener { return wrappedListener{l} },
+				KeepHijackedConns: keep,
+			})
+			a, b := connect(t, srv, anon("wa")), connect(t, srv, anon("wb"))
+			a.join("w", nil)
+			b.join("w", nil)
+			a.say("w", "w1", "over a wrapped connection")
+			id := a.waitType("ack").ID
+			b.waitMessage(id)
+			time.Sleep(500 * time.Millisecond) // pings answered; both stay
+			b.say("w", "w2", "still here")
+			a.waitMessage(b.waitType("ack").ID)
+			b.conn.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := srv.Hub.Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if code := a.waitClose(); code != chat.CloseGoingAway {
+				t.Fatalf("close code %d", code)
+			}
+		})
 	}
 }

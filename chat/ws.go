@@ -61,9 +61,11 @@ func (h *Hub) serveWS(ctx *fasthttp.RequestCtx) {
 type unsafeConner interface{ UnsafeConn() net.Conn }
 
 // adopt turns an upgraded connection into a session. fasthttp keeps the request context
-// and its read buffer alive for as long as the hijack handler runs; to free them, a plain
-// TCP connection is detached: its descriptor is duplicated, the original closed, and the
-// handler returns. Other connections (TLS, wrapped listeners) keep the handler running.
+// and its read buffer alive for as long as the hijack handler runs; to free them, the
+// connection is detached and the handler returns: a plain TCP connection by duplicating
+// its descriptor and closing the original; any other connection (TLS) only when fasthttp
+// keeps hijacked connections open (Config.KeepHijackedConns). Otherwise the handler keeps
+// running for the life of the connection.
 func (h *Hub) adopt(nc net.Conn, ip netip.Addr, user User, authErr *Error) {
 	raw := nc
 	if u, ok := nc.(unsafeConner); ok {
@@ -73,7 +75,7 @@ func (h *Hub) adopt(nc net.Conn, ip netip.Addr, user User, authErr *Error) {
 	now := time.Now().UnixNano()
 	s.lastRead.Store(now)
 	s.pingAt.Store(now)
-	if tcp, ok := raw.(*net.TCPConn); ok {
+	if tcp, ok := raw.(*net.TCPConn); ok || h.cfg.KeepHijackedConns {
 		prefix, err := takeBuffered(nc, raw)
 		if err != nil {
 			h.releaseIP(ip)
@@ -81,9 +83,18 @@ func (h *Hub) adopt(nc net.Conn, ip netip.Addr, user User, authErr *Error) {
 			return
 		}
 		s.prefix = prefix
-		if dc, err := detach(tcp); err == nil {
+		var dc net.Conn
+		if ok {
+			if dc, err = detach(tcp); err == nil {
+				_ = tcp.Close()
+			} else if ce := h.log.Check(zap.DebugLevel, "chat could not detach a connection; keeping the hijack handler"); ce != nil {
+				ce.Write(zap.Error(err))
+			}
+		} else {
+			dc = raw // fasthttp keeps hijacked connections open: just take it
+		}
+		if dc != nil {
 			s.conn, s.raw, s.detached = dc, dc, true
-			_ = tcp.Close()
 			if !h.register(s) {
 				h.refuseLate(s)
 				return
@@ -91,8 +102,6 @@ func (h *Hub) adopt(nc net.Conn, ip netip.Addr, user User, authErr *Error) {
 			s.greet()
 			go s.run()
 			return
-		} else if ce := h.log.Check(zap.DebugLevel, "chat could not detach a connection; keeping the hijack handler"); ce != nil {
-			ce.Write(zap.Error(err))
 		}
 	}
 	if !h.register(s) {

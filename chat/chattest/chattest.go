@@ -36,6 +36,8 @@ type Options struct {
 	// Listener, if set, wraps the loopback listener (e.g. to serve TLS, or to hand the
 	// hub connections that are not *net.TCPConn).
 	Listener func(net.Listener) net.Listener
+	// KeepHijackedConns sets it on both the fasthttp.Server and the hub's Config.
+	KeepHijackedConns bool
 }
 
 // Start builds, starts and serves a hub; it is shut down when the test ends (or by
@@ -51,6 +53,7 @@ func StartWith(t testing.TB, cfg chat.Config, log *zap.Logger, opts Options) *Se
 	if len(cfg.Secret) == 0 {
 		cfg.Secret = Secret
 	}
+	cfg.KeepHijackedConns = cfg.KeepHijackedConns || opts.KeepHijackedConns
 	if cfg.Mount == "" {
 		cfg.Mount = chat.DefaultMount
 	}
@@ -73,7 +76,7 @@ func StartWith(t testing.TB, cfg chat.Config, log *zap.Logger, opts Options) *Se
 	}
 	s := &Server{Hub: hub, ln: ln, Addr: ln.Addr().String()}
 	s.URL = "http://" + s.Addr + cfg.Mount
-	s.srv = &fasthttp.Server{Handler: hub.Handler(), Name: "chattest", Logger: quiet{}}
+	s.srv = &fasthttp.Server{Handler: hub.Handler(), Name: "chattest", Logger: quiet{}, KeepHijackedConns: cfg.KeepHijackedConns}
 	go func() { _ = s.srv.Serve(ln) }()
 	t.Cleanup(s.Close)
 	return s
