@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -212,6 +213,7 @@ func BenchmarkFanout(b *testing.B) {
 	sender := &benchSender{h: h}
 	for range b.N {
 	}
+	cpu0 := cpuTime()
 	for i := range msgs {
 		now := time.Now()
 		m := Message{Room: "fan", SenderID: "ubench", Nickname: "bench", Avatar: "a01",
@@ -222,6 +224,9 @@ func BenchmarkFanout(b *testing.B) {
 		time.Sleep(300 * time.Millisecond)
 	}
 	line := lc.line(b)
+	// The sends are spaced out; server CPU between them is negligible next to delivery.
+	cpu := cpuTime() - cpu0
+	b.ReportMetric(float64(cpu.Microseconds())/float64(msgs*n), "server-cpu-us/recipient")
 	b.Log(line)
 	for _, f := range strings.Fields(line)[1:] {
 		k, v, _ := strings.Cut(f, "=")
@@ -300,4 +305,11 @@ func BenchmarkWriterPostgres(b *testing.B) {
 
 func BenchmarkWriterMemory(b *testing.B) {
 	benchWriter(b, Config{})
+}
+
+// cpuTime is this process's user + system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
