@@ -9,6 +9,7 @@ import (
 	"github.com/edge-server/edge/chat"
 	"github.com/edge-server/edge/chat/chattest"
 	"github.com/edge-server/edge/internal/pgtest"
+	"github.com/jackc/pgx/v5"
 )
 
 func TestTwoHubsShareRooms(t *testing.T) {
@@ -119,4 +120,26 @@ func TestJoinReplayRacesLiveTraffic(t *testing.T) {
 		close(stop)
 		<-done
 	})
+}
+
+// Rows committed without a NOTIFY (here: inserted by hand) still reach live clients
+// through the slow poll, which catches up with id > cursor.
+func TestPollFallbackCatchesUp(t *testing.T) {
+	db := pgtest.New(t)
+	srv := chattest.Start(t, chat.Config{DatabaseURL: db.URL, PollInterval: 200 * time.Millisecond}, nil)
+	c := connect(t, srv, anon("p"))
+	c.join("polled", nil)
+	conn, err := pgx.Connect(t.Context(), db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	var id int64
+	if err := conn.QueryRow(t.Context(), `INSERT INTO messages (room_id, sender_id, sender_nickname, avatar, content, created_at)
+		VALUES ('polled', 'u-elsewhere', 'someone', 'a01', 'written elsewhere', now()) RETURNING id`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	if m := c.waitMessage(id); m.Content != "written elsewhere" {
+		t.Fatalf("got %+v", m)
+	}
 }
