@@ -118,6 +118,9 @@ func (s *session) run() {
 		_ = s.conn.SetReadDeadline(time.Time{})
 		act := s.h.process(s, f)
 		putBuf(f.pooled)
+		if act == actContinue && s.isClosing() {
+			act = actAwaitClose // e.g. refused once too often: 1008 is on its way
+		}
 		switch act {
 		case actStop:
 			return
