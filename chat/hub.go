@@ -1,0 +1,286 @@
+package chat
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"go.uber.org/zap"
+)
+
+// Hub is the chat service: HTTP endpoints, WebSocket sessions, rooms, the batching
+// writer and the store. Create it with New, then Start; serve Handler() under
+// Config.Mount; stop it with Shutdown.
+type Hub struct {
+	cfg     Config
+	log     *zap.Logger
+	metrics Metrics
+	id      *identity
+	st      store
+	memory  bool
+	writer  *writer
+	rooms   *rooms
+	assets  *assets
+
+	upgrader websocket.FastHTTPUpgrader
+	origins  map[string]bool
+	csp      string
+
+	started atomic.Bool
+	closing atomic.Bool
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	perIP    map[netip.Addr]int
+	readers  sync.WaitGroup
+
+	jobs     chan *job
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
+}
+
+// New checks cfg and builds a hub; it does not touch the network (see Start).
+func New(cfg Config, log *zap.Logger) (*Hub, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("chat config: %w", err)
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	log = log.Named("chat")
+	if cfg.InstanceID == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		cfg.InstanceID = hex.EncodeToString(b[:])
+	}
+	h := &Hub{
+		cfg: cfg, log: log, metrics: cfg.Metrics,
+		id:       newIdentity(cfg.Secret, cfg.TokenTTL, cfg.NicknameLocale),
+		rooms:    newRooms(cfg.PresenceDelay),
+		sessions: map[*session]struct{}{},
+		perIP:    map[netip.Addr]int{},
+		origins:  map[string]bool{},
+	}
+	var err error
+	if h.assets, err = loadAssets(cfg.Assets); err != nil {
+		return nil, err
+	}
+	if cfg.DatabaseURL == "" {
+		h.st, h.memory = newMemStore(cfg.MemoryStoreMax), true
+	} else if h.st, err = newPGStore(cfg.DatabaseURL, cfg.PoolSize, cfg.InstanceID, log); err != nil {
+		return nil, err
+	}
+	h.initHTTP()
+	h.writer = newWriter(h.st, &h.cfg, log, h.deliver)
+	h.bgCtx, h.bgCancel = context.WithCancel(context.Background())
+	h.jobs = make(chan *job)
+	return h, nil
+}
+
+// Name is the service name used in logs and errors.
+func (h *Hub) Name() string { return "chat" }
+
+// Start connects the store and runs migrations (under an advisory lock), then starts the
+// writer, the LISTEN connection and the pinger. If the database cannot be reached within
+// StartTimeout, Start logs an error and returns nil: the chat serves its page, sends get
+// "unavailable", and the writer keeps retrying until the database is there. Errors that
+// retrying cannot fix (a bad schema, a failing migration) are returned.
+func (h *Hub) Start() error {
+	if h.started.Load() {
+		return errors.New("chat: Start called twice")
+	}
+	if h.memory {
+		h.log.Warn("chat uses the IN-MEMORY message store: messages are lost on restart and not shared between instances; set chat.database_url for production")
+	}
+	ctx, cancel := context.WithTimeout(h.bgCtx, h.cfg.StartTimeout)
+	defer cancel()
+	err := h.st.open(ctx)
+	var ue *unavailableError
+	switch {
+	case errors.As(err, &ue):
+		h.log.Error("chat database unreachable at start; serving anyway and retrying in the background",
+			zap.Duration("waited", h.cfg.StartTimeout), zap.Error(err))
+	case err != nil:
+		return fmt.Errorf("opening the chat store: %w", err)
+	}
+	h.writer.init(ctx, err == nil)
+	h.writer.start()
+	h.startWorkers()
+	h.bg.Add(2)
+	go func() { defer h.bg.Done(); h.st.listen(h.bgCtx, h.writer.notify) }()
+	go func() { defer h.bg.Done(); h.pinger(h.bgCtx) }()
+	h.started.Store(true)
+	h.log.Info("chat started", zap.String("mount", h.cfg.Mount), zap.Bool("memory_store", h.memory),
+		zap.String("instance", h.cfg.InstanceID))
+	return nil
+}
+
+// Shutdown stops accepting connections and sends, commits and acknowledges what is
+// queued, closes every WebSocket with 1001 (clients reconnect and resume with "after"),
+// and closes the store. Connections still open when ctx ends are dropped.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.mu.Lock() // register checks closing under h.mu: no reader starts after this
+	first := h.closing.CompareAndSwap(false, true)
+	h.mu.Unlock()
+	if !first {
+		return nil
+	}
+	var errs []error
+	if h.started.Load() {
+		if err := h.writer.stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("flushing the chat writer: %w", err))
+		}
+	}
+	for _, s := range h.sessionList() {
+		s.closeWith(CloseGoingAway, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() { h.readers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		for _, s := range h.sessionList() {
+			s.kill()
+		}
+		errs = append(errs, fmt.Errorf("closing chat connections: %w", ctx.Err()))
+	}
+	h.bgCancel()
+	h.bg.Wait()
+	h.st.close()
+	return errors.Join(errs...)
+}
+
+func (h *Hub) sessionList() []*session {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]*session, 0, len(h.sessions))
+	for s := range h.sessions {
+		out = append(out, s)
+	}
+	return out
+}
+
+// acquireIP takes a connection slot for ip, or reports that it has none left.
+func (h *Hub) acquireIP(ip netip.Addr) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.perIP[ip] >= h.cfg.MaxConnsPerIP {
+		return false
+	}
+	h.perIP[ip]++
+	return true
+}
+
+func (h *Hub) releaseIP(ip netip.Addr) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.perIP[ip]--; h.perIP[ip] <= 0 {
+		delete(h.perIP, ip)
+	}
+}
+
+// register adds a session, unless Shutdown has begun (then the caller drops it).
+func (h *Hub) register(s *session) bool {
+	h.mu.Lock()
+	if h.closing.Load() {
+		h.mu.Unlock()
+		return false
+	}
+	h.sessions[s] = struct{}{}
+	h.readers.Add(1)
+	h.mu.Unlock()
+	h.metrics.Connections(1)
+	return true
+}
+
+func (h *Hub) unregister(s *session) {
+	h.mu.Lock()
+	delete(h.sessions, s)
+	h.mu.Unlock()
+	h.releaseIP(s.ip)
+	h.metrics.Connections(-1)
+	h.readers.Done()
+}
+
+// deliver hands a commit to the rooms: others' messages, then acks, then ours.
+func (h *Hub) deliver(d delivery) {
+	for i := range d.remote {
+		h.rooms.broadcast(&d.remote[i])
+	}
+	for _, a := range d.acks {
+		a.reply.acked(a.clientID, a.id)
+	}
+	for i := range d.own {
+		h.rooms.broadcast(&d.own[i])
+	}
+}
+
+// replay loads a joining member's history and finishes its join.
+func (h *Hub) replay(m *member, gen uint32, after *int64) {
+	ctx, cancel := context.WithTimeout(h.bgCtx, 2*h.cfg.DBTimeout)
+	defer cancel()
+	var (
+		msgs    []Message
+		err     error
+		hasMore bool
+		from    int64
+	)
+	if after != nil {
+		from = *after
+		msgs, err = h.st.latest(ctx, m.r.id, from, h.cfg.ReplayMax+1)
+		if len(msgs) > h.cfg.ReplayMax {
+			msgs, hasMore = msgs[1:], true
+		}
+	} else {
+		msgs, err = h.st.latest(ctx, m.r.id, 0, h.cfg.HistorySize)
+		hasMore = len(msgs) == h.cfg.HistorySize
+	}
+	var failed *Error
+	if err != nil {
+		failed = errorf(CodeUnavailable, "history could not be loaded; live messages continue, join again to retry")
+		if ce := h.log.Check(zap.DebugLevel, "chat replay failed"); ce != nil {
+			ce.Write(zap.String("room", m.r.id), zap.Error(err))
+		}
+	}
+	m.finishReplay(gen, from, msgs, hasMore, failed)
+}
+
+// pinger pings every connection once per PingInterval and drops those that did not
+// answer the previous ping (no frame at all since it was sent).
+func (h *Hub) pinger(ctx context.Context) {
+	iv := h.cfg.PingInterval
+	tick := time.NewTicker(max(iv/8, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		now := time.Now().UnixNano()
+		for _, s := range h.sessionList() {
+			at := s.pingAt.Load()
+			if now-at < int64(iv) {
+				continue
+			}
+			if s.lastRead.Load() < at {
+				if ce := h.log.Check(zap.DebugLevel, "dropping chat connection that missed a pong"); ce != nil {
+					ce.Write(zap.String("user", s.user.ID))
+				}
+				s.kill()
+				continue
+			}
+			s.pingAt.Store(now)
+			s.enqueue(pingFrame)
+		}
+	}
+}

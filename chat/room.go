@@ -1,0 +1,229 @@
+package chat
+
+import (
+	"sync"
+	"time"
+)
+
+// rooms is every room with at least one member on this instance.
+type rooms struct {
+	presenceDelay time.Duration
+
+	mu sync.RWMutex
+	m  map[string]*room
+}
+
+type room struct {
+	id string
+
+	mu              sync.RWMutex
+	members         map[*member]struct{}
+	users           map[string]int // user id -> connections in the room
+	presencePending bool
+	rs              *rooms
+}
+
+// member is one connection in one room. Its delivery state is guarded by s.mu.
+type member struct {
+	s *session
+	r *room
+
+	gen       uint32    // bumped by each (re)join; a replay only finishes its own
+	replaying bool      // live messages are buffered until the replay is sent
+	left      bool      // the connection left the room
+	last      int64     // highest message id delivered; older ones are dropped
+	buffered  []pending // live messages that arrived during the replay
+}
+
+type pending struct {
+	id    int64
+	frame []byte
+}
+
+func newRooms(presenceDelay time.Duration) *rooms {
+	return &rooms{presenceDelay: presenceDelay, m: map[string]*room{}}
+}
+
+// join adds s to room id and returns the new member.
+func (rs *rooms) join(s *session, id string) *member {
+	rs.mu.Lock()
+	r := rs.m[id]
+	if r == nil {
+		r = &room{id: id, members: map[*member]struct{}{}, users: map[string]int{}, rs: rs}
+		rs.m[id] = r
+	}
+	m := &member{s: s, r: r}
+	r.mu.Lock()
+	r.members[m] = struct{}{}
+	r.users[s.user.ID]++
+	changed := r.users[s.user.ID] == 1
+	r.mu.Unlock()
+	rs.mu.Unlock()
+	if changed {
+		r.presenceChanged()
+	}
+	return m
+}
+
+// leave removes m from its room, dropping the room when it is empty.
+func (rs *rooms) leave(m *member) {
+	r := m.r
+	rs.mu.Lock()
+	r.mu.Lock()
+	if _, ok := r.members[m]; !ok {
+		r.mu.Unlock()
+		rs.mu.Unlock()
+		return
+	}
+	delete(r.members, m)
+	uid := m.s.user.ID
+	r.users[uid]--
+	changed := r.users[uid] == 0
+	if changed {
+		delete(r.users, uid)
+	}
+	if len(r.members) == 0 && rs.m[r.id] == r {
+		delete(rs.m, r.id)
+	}
+	r.mu.Unlock()
+	rs.mu.Unlock()
+	if changed {
+		r.presenceChanged()
+	}
+}
+
+func (rs *rooms) get(id string) *room {
+	rs.mu.RLock()
+	r := rs.m[id]
+	rs.mu.RUnlock()
+	return r
+}
+
+// broadcast delivers a committed message to every member of its room on this instance.
+// The frame is encoded once and shared by all connections.
+func (rs *rooms) broadcast(msg *Message) {
+	r := rs.get(msg.Room)
+	if r == nil {
+		return
+	}
+	frame := messageFrameFor(msg)
+	r.mu.RLock()
+	for m := range r.members {
+		m.deliver(msg.ID, frame)
+	}
+	r.mu.RUnlock()
+}
+
+// online is the number of distinct users in the room on this instance.
+func (r *room) online() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.users)
+}
+
+// presenceChanged schedules one presence broadcast per PresenceDelay, however many
+// joins and leaves happen in between (10k joins must not cost 10k² frames).
+func (r *room) presenceChanged() {
+	r.mu.Lock()
+	if r.presencePending {
+		r.mu.Unlock()
+		return
+	}
+	r.presencePending = true
+	r.mu.Unlock()
+	time.AfterFunc(r.rs.presenceDelay, r.sendPresence)
+}
+
+func (r *room) sendPresence() {
+	r.mu.Lock()
+	r.presencePending = false
+	frame := encodeFrame(presenceFrame{Type: "presence", Room: r.id, Online: len(r.users)})
+	r.mu.Unlock()
+	r.mu.RLock()
+	for m := range r.members {
+		m.deliverControl(frame)
+	}
+	r.mu.RUnlock()
+}
+
+// deliver sends a live message to the member, or buffers it while the join replay runs.
+func (m *member) deliver(id int64, frame []byte) {
+	s := m.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case m.left:
+	case m.replaying:
+		if len(m.buffered) >= s.h.cfg.SendQueueFrames {
+			s.closeLocked(CloseTryAgain, "slow consumer")
+			return
+		}
+		m.buffered = append(m.buffered, pending{id: id, frame: frame})
+	case id > m.last:
+		m.last = id
+		s.enqueueLocked(frame)
+	}
+}
+
+// deliverControl sends a room frame that is not a message (presence) unless the member
+// is still replaying (it gets a fresh presence frame after its history).
+func (m *member) deliverControl(frame []byte) {
+	s := m.s
+	s.mu.Lock()
+	if !m.left && !m.replaying {
+		s.enqueueLocked(frame)
+	}
+	s.mu.Unlock()
+}
+
+// startReplay marks the member as replaying and returns the generation to finish.
+func (m *member) startReplay() uint32 {
+	s := m.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m.gen++
+	m.replaying = true
+	m.buffered = nil
+	return m.gen
+}
+
+// finishReplay sends the history frame, then the live messages that arrived meanwhile and
+// are newer than the history (no gap, no duplicate), then the room's presence.
+func (m *member) finishReplay(gen uint32, after int64, msgs []Message, hasMore bool, failed *Error) {
+	s := m.s
+	room := m.r.id
+	var history []byte
+	if failed == nil {
+		if msgs == nil {
+			msgs = []Message{}
+		}
+		history = encodeFrame(historyFrame{Type: "history", Room: room, Messages: msgs, HasMore: hasMore})
+	}
+	presence := encodeFrame(presenceFrame{Type: "presence", Room: room, Online: m.r.online()})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m.gen != gen || m.left || !m.replaying {
+		return
+	}
+	last := after
+	if failed != nil {
+		s.enqueueLocked(errFrame(failed, "", room))
+	} else {
+		s.enqueueLocked(history)
+		if n := len(msgs); n > 0 && msgs[n-1].ID > last {
+			last = msgs[n-1].ID
+		}
+	}
+	for _, p := range m.buffered {
+		if p.id > last {
+			last = p.id
+			s.enqueueLocked(p.frame)
+		}
+	}
+	if last > m.last {
+		m.last = last
+	}
+	m.buffered = nil
+	m.replaying = false
+	s.enqueueLocked(presence)
+}
