@@ -22,3 +22,6 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 fi
 # Debian's postgresql package may start a cluster of its own; tests use a private one.
 echo "prereqs: ok (PostgreSQL: $(ls -d /usr/lib/postgresql/*/bin | tail -1))"
+# The browser tests (cmd/edge TestBrowserChatThroughEdge) need Debian Chromium and
+# playwright-core from npm; this installs them or names the command.
+bash "$(dirname "$0")/browser-prereqs.sh"

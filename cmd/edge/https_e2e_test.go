@@ -170,3 +170,19 @@ func httpsGet(t *testing.T, addr, name string, p *pebbletest.Pebble, path string
 	}
 	return resp
 }
+
+// eventuallyOK retries f for up to 30 s until it returns nil.
+func eventuallyOK(t *testing.T, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still failing after 30s: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -1,0 +1,33 @@
+package main
+
+import (
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"github.com/edge-server/edge/chat"
+)
+
+// chatHub builds the chat when some route has chat: true, or returns nil. The token key
+// comes from chat.secret, else from state_dir (generated there once).
+func chatHub(cfg *config, log *zap.Logger) (*chat.Hub, error) {
+	if !cfg.ChatEnabled {
+		return nil, nil
+	}
+	cc := cfg.Chat
+	if len(cc.Secret) == 0 {
+		secret, err := loadOrCreateSecret(cfg.StateDir)
+		if err != nil {
+			return nil, err
+		}
+		cc.Secret = secret
+	}
+	if cc.DatabaseURL == "" {
+		log.Warn("chat.database_url is empty: messages are kept IN MEMORY and lost on restart; use this for the demo only")
+	}
+	hub, err := chat.New(cc, log)
+	if err != nil {
+		return nil, fmt.Errorf("setting up the chat: %w", err)
+	}
+	return hub, nil
+}
