@@ -223,7 +223,7 @@ func TestDemo(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- runDemo(ctx, "127.0.0.1:0", &out, zap.NewNop()) }()
+	go func() { done <- runDemo(ctx, "127.0.0.1:0", "en", &out, zap.NewNop()) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(out.String(), "Press Ctrl-C") {
 		if time.Now().After(deadline) {
@@ -238,6 +238,7 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(fetch(t, addr), ">blue<") {
 		t.Fatalf("demo page is not blue")
 	}
+	waitForHTTP(t, "http://"+addr+"/chat/") // the chat page is served too
 	code, outS, errs := runEdge("switch", "green", "--socket", sock)
 	if code != 0 || !strings.Contains(outS, "demo now serves from green") {
 		t.Fatalf("switch %d %q %q", code, outS, errs)

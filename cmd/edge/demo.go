@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 
+	"github.com/edge-server/edge/chat"
 	"github.com/edge-server/edge/proxy"
 )
 
@@ -24,12 +25,17 @@ func init() {
 func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("demo", "demo [--listen ADDR] [--log-level LEVEL]", stdout)
 	listen := fs.String("listen", "127.0.0.1:8080", "address to serve the demo on")
+	locale := fs.String("locale", "ko", "chat nicknames and UI language: ko or en")
 	level := fs.String("log-level", "warn", "debug, info, warn or error")
 	if code, done := parseFlags(fs, args, stderr); done {
 		return code
 	}
 	if code, done := noExtraArgs(fs, stderr); done {
 		return code
+	}
+	if *locale != "ko" && *locale != "en" {
+		fmt.Fprintf(stderr, "edge demo: --locale must be ko or en, not %q\n", *locale)
+		return 2
 	}
 	log, err := newLogger(*level, os.Stderr)
 	if err != nil {
@@ -39,7 +45,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	defer func() { _ = log.Sync() }()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := runDemo(ctx, *listen, stdout, log); err != nil {
+	if err := runDemo(ctx, *listen, *locale, stdout, log); err != nil {
 		fmt.Fprintf(stderr, "edge demo: %v\n", err)
 		return 1
 	}
@@ -47,8 +53,9 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 }
 
 // runDemo serves the demo until ctx ends: two upstreams on loopback ports that say
-// their color, edge in front of them on listen, state and admin socket in a temp dir.
-func runDemo(ctx context.Context, listen string, out io.Writer, log *zap.Logger) error {
+// their color, edge in front of them on listen, the chat (in-memory store) at /chat/,
+// state and admin socket in a temp dir.
+func runDemo(ctx context.Context, listen, locale string, out io.Writer, log *zap.Logger) error {
 	dir, err := os.MkdirTemp("", "edge-demo-")
 	if err != nil {
 		return fmt.Errorf("creating a temporary directory: %w", err)
@@ -64,13 +71,33 @@ func runDemo(ctx context.Context, listen string, out io.Writer, log *zap.Logger)
 		return err
 	}
 	defer green.stop()
+	secret, err := loadOrCreateSecret(dir)
+	if err != nil {
+		return err
+	}
+	hub, err := chat.New(chat.Config{Mount: "/chat/", NicknameLocale: locale, Secret: secret}, log)
+	if err != nil {
+		return err
+	}
+	if err := hub.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hub.Shutdown(sctx)
+	}()
 	cfg := proxy.Config{
 		HTTPAddr: listen,
 		Apps: []proxy.AppConfig{{
 			Name: "demo", Blue: blue.addr, Green: green.addr, Drain: 5 * time.Second,
 			Health: proxy.HealthConfig{Path: "/health", Interval: time.Second, Timeout: time.Second, Rise: 2, Fall: 2},
 		}},
-		Sites:       []proxy.SiteConfig{{Hosts: []string{"*"}, Routes: []proxy.RouteConfig{{Path: "/", App: "demo"}}}},
+		Sites: []proxy.SiteConfig{{Hosts: []string{"*"}, Routes: []proxy.RouteConfig{
+			{Path: "/", App: "demo"},
+			{Path: "/chat/", Handler: "chat"},
+		}}},
+		Handlers:    map[string]fasthttp.RequestHandler{"chat": hub.Handler()},
 		StateFile:   filepath.Join(dir, "state.json"),
 		AdminSocket: filepath.Join(dir, "admin.sock"),
 	}
@@ -83,6 +110,7 @@ func runDemo(ctx context.Context, listen string, out io.Writer, log *zap.Logger)
 	}
 	sock := p.AdminSocket()
 	fmt.Fprintf(out, `edge demo is running on http://%s — open it in a browser; blue is live.
+The chat is at http://%[1]s/chat/ (in-memory store: messages vanish when the demo stops).
 
 Two demo upstreams: blue on %s, green on %s. In another terminal:
 
