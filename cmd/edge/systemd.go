@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.uber.org/zap"
+)
+
+// daemon is what `edge run` does for systemd and for operators around the packages'
+// services: socket activation, sd_notify, reload on SIGHUP / POST /reload, and the
+// Prometheus endpoint. Wiring, in this order (see the report in docs/operations.md):
+//
+//	cfg, _ := loadConfig(path)
+//	d, err := newDaemon(cfg, log)        // takes LISTEN_FDS into cfg.Proxy.HTTP(S)Listener
+//	services, err := buildServices(cfg, log, d)
+//	    // proxy.Config.Reload = d.reload.reloadConfig; d.reload.addProxy(p);
+//	    // package metrics ← d.metrics
+//	services = append(d.services(), services...)
+//	… start them …
+//	d.ready(ctx)                         // READY=1, SIGHUP → reload
+//	<-ctx.Done(); d.stopping()           // STOPPING=1, then shut services down
+type daemon struct {
+	log     *zap.Logger
+	notify  *notifier
+	metrics *promMetrics
+	reload  *reloader
+	server  *metricsServer // nil when metrics: ""
+	hup     chan os.Signal
+}
+
+// newDaemon prepares the systemd side of edge before any service starts. It must run
+// before the proxy is built, because it moves socket-activated listeners into cfg.
+func newDaemon(cfg *config, log *zap.Logger) (*daemon, error) {
+	// Catch SIGHUP from now on: its default action would kill edge during start-up.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	if err := takeActivatedListeners(cfg, log); err != nil {
+		signal.Stop(hup)
+		return nil, err
+	}
+	n, err := newNotifier(os.Getenv)
+	if err != nil {
+		log.Warn("not notifying systemd", zap.Error(err))
+	}
+	m := newPromMetrics()
+	m.configure(cfg)
+	d := &daemon{log: log, notify: n, metrics: m, reload: newReloader(cfg, log, n, m), hup: hup}
+	if cfg.Metrics != "" {
+		d.server = newMetricsServer(cfg.Metrics, m.registry(), log)
+	}
+	return d, nil
+}
+
+// services are the daemon's own services (the metrics endpoint); start them first.
+func (d *daemon) services() []service {
+	if d.server == nil {
+		return nil
+	}
+	return []service{d.server}
+}
+
+// ready is called once every service started: systemd learns edge serves, and SIGHUP
+// reloads the config until ctx ends.
+func (d *daemon) ready(ctx context.Context) {
+	go func() {
+		defer signal.Stop(d.hup)
+		d.reload.watch(ctx, d.hup)
+	}()
+	if err := d.notify.ready(serviceSummary(d.reload.config())); err != nil {
+		d.log.Warn("sd_notify READY failed", zap.Error(err))
+	}
+}
+
+// stopping tells systemd that edge is draining; call it when the stop signal arrives.
+func (d *daemon) stopping() {
+	if err := d.notify.stopping(); err != nil {
+		d.log.Warn("sd_notify STOPPING failed", zap.Error(err))
+	}
+}
