@@ -84,9 +84,20 @@ func explainSocketError(socket string, err error) error {
 	return fmt.Errorf("talking to edge on %s: %w", socket, err)
 }
 
+// maxAdminMessage bounds the sentence printed from an answer.
+const maxAdminMessage = 4 << 10
+
 // adminMessage extracts the human sentence from an admin API answer, whatever its shape:
 // {"error":"…"}, {"error":{"code","message"}}, {"message":"…"}, or plain text.
 func adminMessage(body []byte) string {
+	s := adminMessageFull(body)
+	if len(s) > maxAdminMessage {
+		s = s[:maxAdminMessage] + "… (cut)"
+	}
+	return s
+}
+
+func adminMessageFull(body []byte) string {
 	var v struct {
 		Error   json.RawMessage `json:"error"`
 		Message string          `json:"message"`
