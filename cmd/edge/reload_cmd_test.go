@@ -160,7 +160,7 @@ func TestReloadVerbFailures(t *testing.T) {
 
 func TestAdminMessageShapes(t *testing.T) {
 	for body, want := range map[string]string{
-		`{"error":"bad"}`:                         "bad",
+		`{"error":"bad"}`:                          "bad",
 		`{"error":{"code":"x","message":"worse"}}`: "worse",
 		`{"message":"hi"}`:                         "hi",
 		`{"status":"ok"}`:                          "ok",

@@ -68,8 +68,10 @@ func TestSystemdUnitsVerify(t *testing.T) {
 func TestSystemdVerifyCatchesMistakes(t *testing.T) {
 	tool := systemdAnalyze(t)
 	for name, edit := range map[string]func(string) string{
-		"typo in a key":  func(s string) string { return strings.Replace(s, "LockPersonality=", "LockPersonalty=", 1) },
-		"missing binary": func(s string) string { return strings.Replace(s, "ExecStart="+edgeBinary(t), "ExecStart=/nonexistent/edge", 1) },
+		"typo in a key": func(s string) string { return strings.Replace(s, "LockPersonality=", "LockPersonalty=", 1) },
+		"missing binary": func(s string) string {
+			return strings.Replace(s, "ExecStart="+edgeBinary(t), "ExecStart=/nonexistent/edge", 1)
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			service, socket := unitCopy(t, edgeBinary(t), edit)
