@@ -276,3 +276,36 @@ func BenchmarkRequestDone(b *testing.B) {
 		}
 	})
 }
+
+// TestDaemonServesMetrics: the daemon's own service list holds the metrics endpoint on
+// cfg.Metrics, and none when metrics is "".
+func TestDaemonServesMetrics(t *testing.T) {
+	cfg := metricsTestConfig()
+	cfg.Metrics = "127.0.0.1:0"
+	d, err := newDaemon(cfg, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svcs := d.services()
+	if len(svcs) != 1 || svcs[0].Name() != "metrics" {
+		t.Fatalf("daemon services: %v", svcs)
+	}
+	if err := svcs[0].Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer svcs[0].Shutdown(context.Background())
+	d.metrics.RequestDone("www.example.com", "web", "green", 201, time.Millisecond)
+	resp, err := http.Get("http://" + svcs[0].(*metricsServer).Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if v := mustSample(t, string(body), "edge_http_requests_total", `site="www.example.com"`, `app="web"`, `color="green"`, `code="201"`); v != 1 {
+		t.Errorf("requests = %v", v)
+	}
+	cfg.Metrics = ""
+	if d, err = newDaemon(cfg, zap.NewNop()); err != nil || len(d.services()) != 0 {
+		t.Errorf("metrics disabled: services %v, err %v", d.services(), err)
+	}
+}

@@ -11,7 +11,6 @@ func init() {
 		"switch":   "move an app's traffic to a color after health checks, then drain the old one",
 		"rollback": "move an app's traffic back to the previous color",
 		"status":   "show apps, colors, health and in-flight requests",
-		"doctor":   "check config, ports, DNS, upstreams, database and certificates",
 		"demo":     "run a local demo with two built-in upstreams on 127.0.0.1:8080",
 	} {
 		register(name, summary, notYet(name))
