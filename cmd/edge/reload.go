@@ -53,7 +53,12 @@ func (r *reloader) addStep(name string, apply func(next *config) error) {
 }
 
 // addProxy makes reloads reconfigure the proxy: routes, sites, apps, limits and HSTS.
-func (r *reloader) addProxy(p reloadable) {
+// started is the proxy.Config the proxy was built with (listeners, tls.Config, handlers,
+// callbacks filled in); reloads start from it and replace only what the file controls.
+func (r *reloader) addProxy(p reloadable, started proxy.Config) {
+	r.mu.Lock()
+	r.current.Proxy = started
+	r.mu.Unlock()
 	r.addStep("proxy", func(next *config) error { return p.Reload(next.Proxy) })
 }
 

@@ -63,7 +63,7 @@ func shortSocketDir(t *testing.T) string {
 
 func TestReloadVerbReportsTheDaemonsVerdict(t *testing.T) {
 	r, _, path, dir := newTestReloader(t)
-	r.addProxy(&recordingProxy{})
+	r.addProxy(&recordingProxy{}, r.config().Proxy)
 	socket := filepath.Join(shortSocketDir(t), "admin.sock")
 	adminStandIn(t, socket, reloadHandler(r.reloadConfig))
 

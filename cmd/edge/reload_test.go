@@ -81,14 +81,15 @@ func newTestReloader(t *testing.T) (*reloader, *notifySocket, string, string) {
 
 func TestReloadAppliesAGoodConfig(t *testing.T) {
 	r, sock, path, dir := newTestReloader(t)
-	p := &recordingProxy{}
-	r.addProxy(p)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	r.current.Proxy.HTTPListener = ln // built at start; a reload must keep it
+	started := r.config().Proxy
+	started.HTTPListener = ln // built at start; a reload must keep it
+	p := &recordingProxy{}
+	r.addProxy(p, started)
 
 	writeReloadConfig(t, path, dir, "127.0.0.1:3001", "b.example.com", "limits: { max_body_bytes: 1234 }\n")
 	if err := r.reloadConfig(context.Background()); err != nil {
@@ -130,7 +131,7 @@ func TestReloadRejectsABadConfigAndKeepsTheOld(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r, sock, path, dir := newTestReloader(t)
 			p := &recordingProxy{}
-			r.addProxy(p)
+			r.addProxy(p, r.config().Proxy)
 			old := r.config()
 			switch tt.content {
 			case "":
@@ -171,7 +172,7 @@ func TestReloadUndoesEarlierStepsWhenAPartRefuses(t *testing.T) {
 		applied = append(applied, next.Proxy.Sites[0].Hosts[0])
 		return nil
 	})
-	r.addProxy(&recordingProxy{refuse: errors.New("route table rejected")})
+	r.addProxy(&recordingProxy{refuse: errors.New("route table rejected")}, r.config().Proxy)
 	writeReloadConfig(t, path, dir, "127.0.0.1:3001", "b.example.com", "")
 	err := r.reloadConfig(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "proxy refused the new config") || !strings.Contains(err.Error(), "route table rejected") {
@@ -200,7 +201,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := &recordingProxy{}
-	d.reload.addProxy(p)
+	d.reload.addProxy(p, d.reload.config().Proxy)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	d.ready(ctx)

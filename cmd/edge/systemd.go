@@ -16,8 +16,9 @@ import (
 //	cfg, _ := loadConfig(path)
 //	d, err := newDaemon(cfg, log)        // takes LISTEN_FDS into cfg.Proxy.HTTP(S)Listener
 //	services, err := buildServices(cfg, log, d)
-//	    // proxy.Config.Reload = d.reload.reloadConfig; d.reload.addProxy(p);
-//	    // package metrics ← d.metrics
+//	    // pc := cfg.Proxy + runtime fields; pc.Reload = d.reload.reloadConfig
+//	    // p := proxy.New(pc, …); d.reload.addProxy(p, pc)
+//	    // package metrics ← adapters over d.metrics
 //	services = append(d.services(), services...)
 //	… start them …
 //	d.ready(ctx)                         // READY=1, SIGHUP → reload
