@@ -94,11 +94,14 @@ func TestReloadRunningEdge(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	ok, fail, errs := l.finish()
+	ok, fail, retried, errs := l.finish()
 	l = nil
-	t.Logf("3 reloads under load: %d requests ok, %d failed", ok, fail)
+	t.Logf("3 reloads under load: %d requests ok, %d failed, %d retried once on a closed keep-alive connection", ok, fail, retried)
 	if fail != 0 {
 		t.Errorf("%d requests to one.test failed during reloads: %v", fail, errs)
+	}
+	if retried != 0 {
+		t.Errorf("reloads closed %d keep-alive connections; a reload must not touch connections", retried)
 	}
 	p.stop(t)
 }

@@ -15,6 +15,7 @@ import (
 // one; connections arriving in between wait in the kernel's queue. Under constant load
 // no request may fail, and a slow request in flight at SIGTERM must complete.
 func TestRestartUnderLoadDropsNothing(t *testing.T) {
+	const loadWorkers = 8 // half keep-alive, half a new connection per request
 	blue := startUpstream(t, "blue", 1500*time.Millisecond)
 	green := startUpstream(t, "green", 0)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -45,7 +46,7 @@ sites:
 	p.waitReady(t)
 	waitForBody(t, addr, "edge.test", "blue", 60*time.Second)
 
-	l := startLoad(addr, "edge.test", "blue", 8)
+	l := startLoad(addr, "edge.test", "blue", loadWorkers)
 	defer func() {
 		if l != nil {
 			l.finish()
@@ -76,11 +77,15 @@ sites:
 		p.waitReady(t)
 		l.waitOK(t, 100, 60*time.Second)
 	}
-	ok, fail, errs := l.finish()
+	ok, fail, retried, errs := l.finish()
 	l = nil
-	t.Logf("%d restarts under load: %d requests ok, %d failed", restarts, ok, fail)
+	t.Logf("%d restarts under load: %d requests ok, %d failed, %d retried once on a closed keep-alive connection", restarts, ok, fail, retried)
 	if fail != 0 {
 		t.Errorf("%d requests failed across restarts; first ones: %v", fail, errs)
+	}
+	// Each keep-alive worker's connection is closed at most once per restart.
+	if keepAliveWorkers := loadWorkers / 2; retried > keepAliveWorkers*restarts {
+		t.Errorf("%d retries on closed keep-alive connections; at most %d expected (one per keep-alive worker and restart)", retried, keepAliveWorkers*restarts)
 	}
 	p.stop(t)
 }
