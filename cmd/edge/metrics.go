@@ -222,6 +222,21 @@ func (m *promMetrics) Switch(app, from, to string, ok bool) {
 	m.switches.WithLabelValues(m.app(app), result).Inc()
 }
 
+// Switched and HealthChanged are the proxy.Metrics names of Switch and UpstreamHealth,
+// so *promMetrics can be the proxy's Config.Metrics as it is. A successful switch also
+// moves edge_active_color.
+func (m *promMetrics) Switched(app, from, to string, ok bool) {
+	m.Switch(app, from, to, ok)
+	if ok {
+		m.ActiveColor(app, to)
+	}
+}
+
+// HealthChanged records a color's new health verdict (proxy.Metrics).
+func (m *promMetrics) HealthChanged(app, col string, healthy bool) {
+	m.UpstreamHealth(app, col, healthy)
+}
+
 // InFlight adds delta (+1 when forwarding starts, -1 when it ends).
 func (m *promMetrics) InFlight(app, col string, delta int) {
 	key := [2]string{m.app(app), color(col)}

@@ -309,3 +309,47 @@ func TestDaemonServesMetrics(t *testing.T) {
 		t.Errorf("metrics disabled: services %v, err %v", d.services(), err)
 	}
 }
+
+// TestMetricsProxyAdapterAndCertPolling: the proxy.Metrics method names move the same
+// series, and polled certificate dates show up as days left.
+func TestMetricsProxyAdapterAndCertPolling(t *testing.T) {
+	m := newPromMetrics()
+	m.configure(metricsTestConfig())
+	scrape := startMetrics(t, m)
+	m.Switched("web", "blue", "green", true)
+	m.Switched("web", "green", "blue", false)
+	m.HealthChanged("web", "green", true)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	polls := make(chan struct{}, 100)
+	go func() {
+		defer close(done)
+		pollCertExpiry(ctx, 10*time.Millisecond, m, func() map[string]time.Time {
+			polls <- struct{}{}
+			return map[string]time.Time{"www.example.com": time.Now().Add(10 * 24 * time.Hour)}
+		})
+	}()
+	<-polls
+	<-polls // the second poll ran, so the first one's values are recorded
+	cancel()
+	<-done
+	body := scrape()
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"edge_switches_total", []string{`app="web"`, `result="ok"`}, 1},
+		{"edge_switches_total", []string{`app="web"`, `result="failed"`}, 1},
+		{"edge_active_color", []string{`app="web"`, `color="green"`}, 1},
+		{"edge_active_color", []string{`app="web"`, `color="blue"`}, 0},
+		{"edge_upstream_healthy", []string{`app="web"`, `color="green"`}, 1},
+	} {
+		if got := mustSample(t, body, c.name, c.labels...); got != c.want {
+			t.Errorf("%s{%s} = %v, want %v", c.name, strings.Join(c.labels, ","), got, c.want)
+		}
+	}
+	if d := mustSample(t, body, "edge_cert_expiry_days", `name="www.example.com"`); d < 9.9 || d > 10 {
+		t.Errorf("edge_cert_expiry_days = %v", d)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,9 +37,10 @@ type reloader struct {
 	notify  *notifier
 	metrics *promMetrics
 
-	mu      sync.Mutex // one reload at a time; guards current and steps
-	current *config
-	steps   []reloadStep
+	mu              sync.Mutex // one reload at a time; guards the fields below
+	current         *config
+	steps           []reloadStep
+	certsReloadable bool // a certificates step is registered
 }
 
 func newReloader(cfg *config, log *zap.Logger, n *notifier, m *promMetrics) *reloader {
@@ -60,6 +62,32 @@ func (r *reloader) addProxy(p reloadable, started proxy.Config) {
 	r.current.Proxy = started
 	r.mu.Unlock()
 	r.addStep("proxy", func(next *config) error { return p.Reload(next.Proxy) })
+}
+
+// addCertificates makes reloads hand the certificate manager the new list of exact host
+// names (new hosts get certificates, removed ones stop renewing). Without it, a reload
+// that changes the hosts while HTTPS is on is rejected with "restart edge".
+func (r *reloader) addCertificates(apply func(hosts []string) error) {
+	r.mu.Lock()
+	r.certsReloadable = true
+	r.mu.Unlock()
+	r.addStep("certificates", func(next *config) error { return apply(certHosts(next)) })
+}
+
+// certHosts are the names certificates are managed for: every exact site host (a "*"
+// wildcard gets none), in config order, once each.
+func certHosts(cfg *config) []string {
+	var hosts []string
+	seen := map[string]bool{}
+	for _, s := range cfg.Proxy.Sites {
+		for _, h := range s.Hosts {
+			if !strings.Contains(h, "*") && !seen[h] {
+				seen[h] = true
+				hosts = append(hosts, h)
+			}
+		}
+	}
+	return hosts
 }
 
 // config is the config in force.
@@ -99,7 +127,12 @@ func (r *reloader) apply(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("the new config is not valid:\n%w", err)
 	}
-	if errs := restartOnlyChanges(r.current, next); len(errs) > 0 {
+	errs := restartOnlyChanges(r.current, next)
+	if !r.certsReloadable && next.Proxy.HTTPSAddr != "" && !slices.Equal(certHosts(r.current), certHosts(next)) {
+		errs = append(errs, configError{File: next.Path, Line: next.lines["sites[0]"],
+			Msg: "the site hosts changed while HTTPS is on; this build obtains certificates for new hosts only at start: systemctl restart edge"})
+	}
+	if len(errs) > 0 {
 		return fmt.Errorf("the new config changes settings a reload cannot apply; nothing was changed:\n%w", errs)
 	}
 	carryRuntime(r.current, next)

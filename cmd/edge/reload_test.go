@@ -168,8 +168,8 @@ func TestReloadRejectsABadConfigAndKeepsTheOld(t *testing.T) {
 func TestReloadUndoesEarlierStepsWhenAPartRefuses(t *testing.T) {
 	r, _, path, dir := newTestReloader(t)
 	var applied []string
-	r.addStep("tls", func(next *config) error {
-		applied = append(applied, next.Proxy.Sites[0].Hosts[0])
+	r.addCertificates(func(hosts []string) error {
+		applied = append(applied, strings.Join(hosts, " "))
 		return nil
 	})
 	r.addProxy(&recordingProxy{refuse: errors.New("route table rejected")}, r.config().Proxy)
@@ -179,7 +179,7 @@ func TestReloadUndoesEarlierStepsWhenAPartRefuses(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 	if strings.Join(applied, ",") != "b.example.com,a.example.com" {
-		t.Errorf("tls step saw %v; want the new hosts, then the old ones restored", applied)
+		t.Errorf("certificates step saw %v; want the new hosts, then the old ones restored", applied)
 	}
 	if r.config().Proxy.Sites[0].Hosts[0] != "a.example.com" {
 		t.Error("running config replaced after a refused reload")
@@ -245,5 +245,39 @@ func TestRestartOnlyChangesAreNamed(t *testing.T) {
 		if strings.Contains(e.Msg, "secret") || strings.Contains(e.Msg, "other@") {
 			t.Errorf("a restart-only message leaks the database URL: %s", e.Msg)
 		}
+	}
+}
+
+// TestReloadHostsNeedCertificates: with HTTPS on, changed hosts are applied only when a
+// certificates step takes the new host list; otherwise the reload asks for a restart.
+func TestReloadHostsNeedCertificates(t *testing.T) {
+	for _, withCerts := range []bool{false, true} {
+		t.Run(fmt.Sprintf("certificates step %v", withCerts), func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "edge.yaml")
+			https := func(host string) string {
+				return strings.Replace(fmt.Sprintf(reloadBase, dir, "127.0.0.1:3000", host), `https: ""`, `https: "127.0.0.1:0"`, 1)
+			}
+			_ = os.WriteFile(path, []byte(https("a.example.com")), 0o644)
+			cfg, err := loadConfig(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := newReloader(cfg, zap.NewNop(), nil, newPromMetrics())
+			r.addProxy(&recordingProxy{}, cfg.Proxy)
+			var got []string
+			if withCerts {
+				r.addCertificates(func(hosts []string) error { got = hosts; return nil })
+			}
+			_ = os.WriteFile(path, []byte(https("a.example.com, new.example.com")), 0o644)
+			err = r.reloadConfig(context.Background())
+			if withCerts {
+				if err != nil || strings.Join(got, " ") != "a.example.com new.example.com" {
+					t.Errorf("reload: %v; certificate hosts %q", err, got)
+				}
+			} else if err == nil || !strings.Contains(err.Error(), "hosts changed while HTTPS is on") {
+				t.Errorf("reload without a certificates step: %v", err)
+			}
+		})
 	}
 }
