@@ -114,6 +114,7 @@ type doctorSetup struct {
 	dir, cfgPath, envPath, socket string
 	httpAddr, httpsAddr, metrics  string
 	blue, green                   string
+	hosts                         string // YAML list items; default a.test, b.test
 }
 
 // writeDoctorConfig writes edge.yaml (database_url from ${DATABASE_URL}, which the
@@ -132,13 +133,13 @@ apps:
     green: %s
     health: { path: /health, interval: 2s, timeout: 1s }
 sites:
-  - hosts: [a.test, "*.b.test"]
+  - hosts: [%s]
     routes:
       - { path: /, app: web }
       - { path: /chat/, chat: true }
 chat:
   database_url: ${DATABASE_URL}
-`, s.dir, s.socket, s.httpAddr, s.httpsAddr, s.metrics, s.blue, s.green)
+`, s.dir, s.socket, s.httpAddr, s.httpsAddr, s.metrics, s.blue, s.green, s.hostList())
 	if err := os.WriteFile(s.cfgPath, []byte(cfg), 0o640); err != nil {
 		t.Fatal(err)
 	}
@@ -146,6 +147,13 @@ chat:
 	if err := os.WriteFile(s.envPath, []byte(env), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func (s *doctorSetup) hostList() string {
+	if s.hosts == "" {
+		return "a.test, b.test"
+	}
+	return s.hosts
 }
 
 func runDoctor(t *testing.T, resolver doctorResolver, args ...string) (int, string, string) {
@@ -182,8 +190,8 @@ func TestDoctorHealthySetup(t *testing.T) {
 	s.write(t, chatDatabase(t, true))
 	adminStandIn(t, s.socket, statusStandIn("blue"))
 	writeCert(t, filepath.Join(s.dir, "state"), "acme-v02.api.letsencrypt.org-directory", "a.test", doctorNow.Add(60*24*time.Hour))
-	writeCert(t, filepath.Join(s.dir, "state"), "acme-v02.api.letsencrypt.org-directory", "*.b.test", doctorNow.Add(80*24*time.Hour))
-	dns := fakeResolver{"a.test": {"127.0.0.1"}, "edge-doctor-probe.b.test": {"::ffff:127.0.0.1"}}
+	writeCert(t, filepath.Join(s.dir, "state"), "acme-v02.api.letsencrypt.org-directory", "b.test", doctorNow.Add(80*24*time.Hour))
+	dns := fakeResolver{"a.test": {"127.0.0.1"}, "b.test": {"::ffff:127.0.0.1"}}
 
 	code, out, errOut := runDoctor(t, dns, "--config", s.cfgPath, "--env-file", s.envPath, "--expect-ip", "127.0.0.1")
 	if code != 0 || errOut != "" {
@@ -196,12 +204,12 @@ func TestDoctorHealthySetup(t *testing.T) {
 		`✔ listen.https 127.0.0.1:\d+ is held by the running edge`,
 		`✔ metrics 127.0.0.1:\d+ is held by the running edge`,
 		`✔ DNS a.test resolves to 127.0.0.1`,
-		`✔ DNS \*.b.test \(probed as edge-doctor-probe.b.test\) resolves to ::ffff:127.0.0.1`,
+		`✔ DNS b.test resolves to ::ffff:127.0.0.1`,
 		`✔ app web blue \(127.0.0.1:\d+\) \[active\] answers GET /health`,
 		`✔ app web green \(127.0.0.1:\d+\) \[idle\] answers GET /health`,
 		`✔ Postgres postgres://\S+ \(version 1\d\.\S*\) is reachable and has the chat schema`,
 		`✔ certificate a.test valid until 2026-07-31 \(60 days left\), issued by edge-test-ca`,
-		`✔ certificate \*.b.test valid until 2026-08-20 \(80 days left\), issued by edge-test-ca`,
+		`✔ certificate b.test valid until 2026-08-20 \(80 days left\), issued by edge-test-ca`,
 		``,
 		`All checks passed.`,
 	})
@@ -226,7 +234,7 @@ func TestDoctorBrokenSetup(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeCert(t, filepath.Join(s.dir, "state"), "acme-v02.api.letsencrypt.org-directory", "a.test", doctorNow.Add(-24*time.Hour))
-	dns := fakeResolver{"edge-doctor-probe.b.test": {"10.0.0.9"}}
+	dns := fakeResolver{"b.test": {"10.0.0.9"}}
 
 	code, out, _ := runDoctor(t, dns, "--config", s.cfgPath, "--env-file", s.envPath, "--expect-ip", "127.0.0.1")
 	if code != 1 {
@@ -241,12 +249,12 @@ func TestDoctorBrokenSetup(t *testing.T) {
 		`✔ listen.https 127.0.0.1:\d+ is free`,
 		`✘ DNS a.test does not resolve: lookup a.test: no such host`,
 		`  fix: create an A record a.test → 127.0.0.1 \(Route53: .*`,
-		`✘ DNS \*.b.test \(probed as edge-doctor-probe.b.test\) resolves to 10.0.0.9, not 127.0.0.1`, fix,
+		`✘ DNS b.test resolves to 10.0.0.9, not 127.0.0.1`, fix,
 		`✘ app web blue \(127.0.0.1:\d+\) is not healthy: GET /health answered 500`, fix,
 		`✘ app web green \(127.0.0.1:\d+\) is not healthy: connection refused`, fix,
 		`✘ Postgres \S+ \(version 1\d\.\S*\) is reachable but has no table messages: the chat schema is not installed`, fix,
 		`✘ certificate a.test expired on 2026-05-31`, fix,
-		`! certificate \*.b.test: none yet; edge obtains it on start \(needs DNS pointing here and port 80 open\)`,
+		`! certificate b.test: none yet; edge obtains it on start \(needs DNS pointing here and port 80 open\)`,
 		``,
 		`9 problem\(s\) found.`,
 	})
@@ -268,6 +276,7 @@ func TestDoctorIdleColorDownIsANote(t *testing.T) {
 	s := &doctorSetup{dir: shortSocketDir(t)}
 	s.socket = filepath.Join(s.dir, "admin.sock")
 	s.httpAddr, s.httpsAddr = holdPort(t), ""
+	s.hosts = `a.test, "*.b.test"` // wildcards only without HTTPS
 	s.blue, s.green = startUpstream(t, "blue", 0).addr, freeLoopbackAddr(t)
 	s.write(t, chatDatabase(t, true))
 	adminStandIn(t, s.socket, statusStandIn("blue"))
@@ -279,6 +288,7 @@ func TestDoctorIdleColorDownIsANote(t *testing.T) {
 	for _, want := range []string{
 		"! app web green (" + s.green + ") [idle] is not healthy (connection refused); fine while idle, start it before `edge switch green`",
 		"✔ certificates: listen.https is empty (plain HTTP), none needed",
+		"✔ DNS *.b.test (probed as edge-doctor-probe.b.test) resolves to 127.0.0.1",
 	} {
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("output lacks %q:\n%s", want, out)

@@ -282,7 +282,7 @@ func BenchmarkRequestDone(b *testing.B) {
 func TestDaemonServesMetrics(t *testing.T) {
 	cfg := metricsTestConfig()
 	cfg.Metrics = "127.0.0.1:0"
-	d, err := newDaemon(cfg, zap.NewNop())
+	d, err := newOpsDaemon(cfg, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +305,7 @@ func TestDaemonServesMetrics(t *testing.T) {
 		t.Errorf("requests = %v", v)
 	}
 	cfg.Metrics = ""
-	if d, err = newDaemon(cfg, zap.NewNop()); err != nil || len(d.services()) != 0 {
+	if d, err = newOpsDaemon(cfg, zap.NewNop()); err != nil || len(d.services()) != 0 {
 		t.Errorf("metrics disabled: services %v, err %v", d.services(), err)
 	}
 }

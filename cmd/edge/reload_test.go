@@ -196,7 +196,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	}
 	sock := newNotifySocket(t, false)
 	t.Setenv("NOTIFY_SOCKET", sock.addr)
-	d, err := newDaemon(cfg, zap.NewNop())
+	d, err := newOpsDaemon(cfg, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,12 +9,12 @@ import (
 	"go.uber.org/zap"
 )
 
-// daemon is what `edge run` does for systemd and for operators around the packages'
+// opsDaemon is what `edge run` does for systemd and for operators around the packages'
 // services: socket activation, sd_notify, reload on SIGHUP / POST /reload, and the
 // Prometheus endpoint. Wiring, in this order (see the report in docs/operations.md):
 //
 //	cfg, _ := loadConfig(path)
-//	d, err := newDaemon(cfg, log)        // takes LISTEN_FDS into cfg.Proxy.HTTP(S)Listener
+//	d, err := newOpsDaemon(cfg, log)        // takes LISTEN_FDS into cfg.Proxy.HTTP(S)Listener
 //	services, err := buildServices(cfg, log, d)
 //	    // pc := cfg.Proxy + runtime fields; pc.Reload = d.reload.reloadConfig
 //	    // p := proxy.New(pc, …); d.reload.addProxy(p, pc)
@@ -23,7 +23,7 @@ import (
 //	… start them …
 //	d.ready(ctx)                         // READY=1, SIGHUP → reload
 //	<-ctx.Done(); d.stopping()           // STOPPING=1, then shut services down
-type daemon struct {
+type opsDaemon struct {
 	log     *zap.Logger
 	notify  *notifier
 	metrics *promMetrics
@@ -32,9 +32,9 @@ type daemon struct {
 	hup     chan os.Signal
 }
 
-// newDaemon prepares the systemd side of edge before any service starts. It must run
+// newOpsDaemon prepares the systemd side of edge before any service starts. It must run
 // before the proxy is built, because it moves socket-activated listeners into cfg.
-func newDaemon(cfg *config, log *zap.Logger) (*daemon, error) {
+func newOpsDaemon(cfg *config, log *zap.Logger) (*opsDaemon, error) {
 	// Catch SIGHUP from now on: its default action would kill edge during start-up.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -48,7 +48,7 @@ func newDaemon(cfg *config, log *zap.Logger) (*daemon, error) {
 	}
 	m := newPromMetrics()
 	m.configure(cfg)
-	d := &daemon{log: log, notify: n, metrics: m, reload: newReloader(cfg, log, n, m), hup: hup}
+	d := &opsDaemon{log: log, notify: n, metrics: m, reload: newReloader(cfg, log, n, m), hup: hup}
 	if cfg.Metrics != "" {
 		d.server = newMetricsServer(cfg.Metrics, m.registry(), log)
 	}
@@ -56,7 +56,7 @@ func newDaemon(cfg *config, log *zap.Logger) (*daemon, error) {
 }
 
 // services are the daemon's own services (the metrics endpoint); start them first.
-func (d *daemon) services() []service {
+func (d *opsDaemon) services() []service {
 	if d.server == nil {
 		return nil
 	}
@@ -65,7 +65,7 @@ func (d *daemon) services() []service {
 
 // ready is called once every service started: systemd learns edge serves, and SIGHUP
 // reloads the config until ctx ends.
-func (d *daemon) ready(ctx context.Context) {
+func (d *opsDaemon) ready(ctx context.Context) {
 	go func() {
 		defer signal.Stop(d.hup)
 		d.reload.watch(ctx, d.hup)
@@ -76,7 +76,7 @@ func (d *daemon) ready(ctx context.Context) {
 }
 
 // stopping tells systemd that edge is draining; call it when the stop signal arrives.
-func (d *daemon) stopping() {
+func (d *opsDaemon) stopping() {
 	if err := d.notify.stopping(); err != nil {
 		d.log.Warn("sd_notify STOPPING failed", zap.Error(err))
 	}
