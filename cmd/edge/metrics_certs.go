@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"sync"
 	"time"
 
@@ -53,24 +52,5 @@ func (c *certExpiryCollector) Collect(ch chan<- prometheus.Metric) {
 	defer c.mu.Unlock()
 	for name, na := range c.notAfter {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, na.Sub(now).Hours()/24, name)
-	}
-}
-
-// pollCertExpiry copies certificate expiry dates into m every interval until ctx ends
-// (and once at once), so renewals show up in edge_cert_expiry_days. list returns host →
-// NotAfter of the certificate being served (hosts without one are left out); cmd/edge
-// builds it from the certificate manager's status.
-func pollCertExpiry(ctx context.Context, interval time.Duration, m *promMetrics, list func() map[string]time.Time) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		for name, na := range list() {
-			m.CertExpiry(name, na)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 	}
 }

@@ -311,7 +311,7 @@ func TestDaemonServesMetrics(t *testing.T) {
 }
 
 // TestMetricsProxyAdapterAndCertPolling: the proxy.Metrics method names move the same
-// series, and polled certificate dates show up as days left.
+// series, and a poll registered with every feeds certificate dates in.
 func TestMetricsProxyAdapterAndCertPolling(t *testing.T) {
 	m := newPromMetrics()
 	m.configure(metricsTestConfig())
@@ -319,20 +319,22 @@ func TestMetricsProxyAdapterAndCertPolling(t *testing.T) {
 	m.Switched("web", "blue", "green", true)
 	m.Switched("web", "green", "blue", false)
 	m.HealthChanged("web", "green", true)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
+	cfg := metricsTestConfig()
+	d, err := newOpsDaemon(cfg, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.metrics = m
 	polls := make(chan struct{}, 100)
-	go func() {
-		defer close(done)
-		pollCertExpiry(ctx, 10*time.Millisecond, m, func() map[string]time.Time {
-			polls <- struct{}{}
-			return map[string]time.Time{"www.example.com": time.Now().Add(10 * 24 * time.Hour)}
-		})
-	}()
+	d.every(10*time.Millisecond, func() {
+		m.CertExpiry("www.example.com", time.Now().Add(10*24*time.Hour))
+		polls <- struct{}{}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	d.ready(ctx)
 	<-polls
-	<-polls // the second poll ran, so the first one's values are recorded
+	<-polls // it keeps running
 	cancel()
-	<-done
 	body := scrape()
 	for _, c := range []struct {
 		name   string

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -21,7 +22,7 @@ import (
 //	    // package metrics ← adapters over d.metrics
 //	services = append(d.services(), services...)
 //	… start them …
-//	d.ready(ctx)                         // READY=1, SIGHUP → reload
+//	d.ready(ctx)                         // READY=1, SIGHUP → reload, d.every polls
 //	<-ctx.Done(); d.stopping()           // STOPPING=1, then shut services down
 type opsDaemon struct {
 	log     *zap.Logger
@@ -30,6 +31,13 @@ type opsDaemon struct {
 	reload  *reloader
 	server  *metricsServer // nil when metrics: ""
 	hup     chan os.Signal
+	polls   []poll
+}
+
+// poll is a function ready runs at once and then every interval (see every).
+type poll struct {
+	interval time.Duration
+	fn       func()
 }
 
 // newOpsDaemon prepares the systemd side of edge before any service starts. It must run
@@ -63,13 +71,36 @@ func (d *opsDaemon) services() []service {
 	return []service{d.server}
 }
 
-// ready is called once every service started: systemd learns edge serves, and SIGHUP
-// reloads the config until ctx ends.
+// every registers fn to run once when edge is ready and then every interval until it
+// stops: copying state the packages do not push into metrics, e.g.
+//
+//	d.every(15*time.Second, func() { for _, a := range p.Status().Apps { d.metrics.ActiveColor(a.Name, a.Active) } })
+//	d.every(time.Minute, func() { for _, c := range certs.Status() { d.metrics.CertExpiry(c.Name, c.NotAfter) } })
+func (d *opsDaemon) every(interval time.Duration, fn func()) {
+	d.polls = append(d.polls, poll{interval: interval, fn: fn})
+}
+
+// ready is called once every service started: systemd learns edge serves, SIGHUP
+// reloads the config and the polls registered with every run, until ctx ends.
 func (d *opsDaemon) ready(ctx context.Context) {
 	go func() {
 		defer signal.Stop(d.hup)
 		d.reload.watch(ctx, d.hup)
 	}()
+	for _, p := range d.polls {
+		go func() {
+			t := time.NewTicker(p.interval)
+			defer t.Stop()
+			for {
+				p.fn()
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	}
 	if err := d.notify.ready(serviceSummary(d.reload.config())); err != nil {
 		d.log.Warn("sd_notify READY failed", zap.Error(err))
 	}
