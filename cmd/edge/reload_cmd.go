@@ -38,8 +38,8 @@ func cmdReload(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	msg := adminMessage(reply.Body)
-	if reply.Status == 404 || reply.Status == 405 {
-		fmt.Fprintf(stderr, "edge reload: the running edge at %s has no reload endpoint (HTTP %d); restart it instead: sudo systemctl restart edge\n", sock, reply.Status)
+	if reply.Status == 404 || reply.Status == 405 || reply.Status == 501 {
+		fmt.Fprintf(stderr, "edge reload: the running edge at %s cannot reload (HTTP %d); restart it instead: sudo systemctl restart edge\n", sock, reply.Status)
 		return 1
 	}
 	if reply.Status/100 != 2 {

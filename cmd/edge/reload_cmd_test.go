@@ -121,6 +121,11 @@ func TestReloadVerbFailures(t *testing.T) {
 
 	oldDaemon := filepath.Join(dir, "old.sock")
 	adminStandIn(t, oldDaemon, http.NotFoundHandler())
+	noReload := filepath.Join(dir, "noreload.sock")
+	adminStandIn(t, noReload, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(501)
+		fmt.Fprint(w, `{"error":{"code":"reload_unavailable","message":"reload is not available in this edge"}}`)
+	}))
 	huge := filepath.Join(dir, "huge.sock")
 	adminStandIn(t, huge, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(500)
@@ -139,7 +144,8 @@ func TestReloadVerbFailures(t *testing.T) {
 	}{
 		{[]string{"--socket", filepath.Join(dir, "none.sock")}, 1, "edge is not running: no admin socket"},
 		{[]string{"--socket", stale}, 1, "nothing answers"},
-		{[]string{"--socket", oldDaemon}, 1, "has no reload endpoint"},
+		{[]string{"--socket", oldDaemon}, 1, "cannot reload (HTTP 404)"},
+		{[]string{"--socket", noReload}, 1, "cannot reload (HTTP 501)"},
 		{[]string{"--socket", huge}, 1, "rejected"},
 		{[]string{"--socket", slow, "--timeout", "200ms"}, 1, "did not answer"},
 		{[]string{"--timeout", "-1s"}, 2, "--timeout must be positive"},
