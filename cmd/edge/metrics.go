@@ -1,6 +1,7 @@
 package main
 
 import (
+	"regexp"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,8 @@ type promMetrics struct {
 	chatMessages    prometheus.Counter
 	chatBatch       prometheus.Histogram
 	chatBatchSize   prometheus.Histogram
+	chatSendErrors  *prometheus.CounterVec
+	chatSlow        prometheus.Counter
 	reloads         *prometheus.CounterVec
 	lastReload      prometheus.Gauge
 	certs           *certExpiryCollector
@@ -91,6 +94,10 @@ func newPromMetrics() *promMetrics {
 		Help: "Time to commit one batch of chat messages.", Buckets: latencyBuckets})
 	m.chatBatchSize = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "edge_chat_batch_size",
 		Help: "Messages per committed chat batch.", Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500}})
+	m.chatSendErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edge_chat_send_errors_total",
+		Help: "Chat sends answered with an error, by error code."}, []string{"code"})
+	m.chatSlow = prometheus.NewCounter(prometheus.CounterOpts{Name: "edge_chat_slow_consumers_total",
+		Help: "Chat connections closed because they did not read fast enough."})
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edge_config_reloads_total",
 		Help: "Config reloads (SIGHUP or edge reload), by result (ok or rejected)."}, []string{"result"})
 	m.lastReload = prometheus.NewGauge(prometheus.GaugeOpts{Name: "edge_config_last_reload_success_timestamp_seconds",
@@ -99,7 +106,7 @@ func newPromMetrics() *promMetrics {
 		ConstLabels: prometheus.Labels{"version": buildVersion()}})
 	info.Set(1)
 	m.reg.MustRegister(m.requests, m.duration, m.upstreamHealthy, m.activeColor, m.switches, m.inflight,
-		m.chatConns, m.chatRooms, m.chatMessages, m.chatBatch, m.chatBatchSize, m.reloads, m.lastReload, m.certs, info,
+		m.chatConns, m.chatRooms, m.chatMessages, m.chatBatch, m.chatBatchSize, m.chatSendErrors, m.chatSlow, m.reloads, m.lastReload, m.certs, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{"ok", "rejected"} {
 		m.reloads.WithLabelValues(r)
@@ -268,6 +275,30 @@ func (m *promMetrics) ChatBatch(size int, d time.Duration) {
 	m.chatBatchSize.Observe(float64(size))
 	m.chatBatch.Observe(d.Seconds())
 }
+
+// Connections and BatchCommitted are the chat.Metrics names of ChatConnections and
+// ChatBatch (a committed batch also counts its messages).
+func (m *promMetrics) Connections(delta int) { m.ChatConnections(delta) }
+
+// BatchCommitted records one committed writer transaction (chat.Metrics).
+func (m *promMetrics) BatchCommitted(messages int, took time.Duration) {
+	m.ChatMessages(messages)
+	m.ChatBatch(messages, took)
+}
+
+// ChatSendsFailed counts n sends answered with an error code. Codes come from the chat
+// package's fixed set; anything not shaped like one is recorded as "other".
+func (m *promMetrics) ChatSendsFailed(code string, n int) {
+	if !chatCode.MatchString(code) {
+		code = otherLabel
+	}
+	m.chatSendErrors.WithLabelValues(code).Add(float64(max(n, 0)))
+}
+
+// SlowConsumer counts a connection closed for not reading (chat.Metrics).
+func (m *promMetrics) SlowConsumer() { m.chatSlow.Inc() }
+
+var chatCode = regexp.MustCompile(`^[a-z_]{1,32}$`)
 
 // CertExpiry records when a host's certificate expires; days left are computed at scrape.
 func (m *promMetrics) CertExpiry(name string, notAfter time.Time) {

@@ -40,6 +40,8 @@ func TestGrafanaDashboardUsesExportedMetrics(t *testing.T) {
 	m.ChatMessages(1)
 	m.ChatBatch(1, time.Millisecond)
 	m.CertExpiry("www.example.com", time.Now().Add(time.Hour))
+	m.ChatSendsFailed("rate_limited", 1)
+	m.SlowConsumer()
 	families, err := m.registry().Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -319,6 +319,12 @@ func TestMetricsProxyAdapterAndCertPolling(t *testing.T) {
 	m.Switched("web", "blue", "green", true)
 	m.Switched("web", "green", "blue", false)
 	m.HealthChanged("web", "green", true)
+	m.Connections(3)
+	m.Connections(-1)
+	m.BatchCommitted(4, 2*time.Millisecond)
+	m.ChatSendsFailed("rate_limited", 2)
+	m.ChatSendsFailed("<script>", 1)
+	m.SlowConsumer()
 	cfg := metricsTestConfig()
 	d, err := newOpsDaemon(cfg, zap.NewNop())
 	if err != nil {
@@ -346,6 +352,12 @@ func TestMetricsProxyAdapterAndCertPolling(t *testing.T) {
 		{"edge_active_color", []string{`app="web"`, `color="green"`}, 1},
 		{"edge_active_color", []string{`app="web"`, `color="blue"`}, 0},
 		{"edge_upstream_healthy", []string{`app="web"`, `color="green"`}, 1},
+		{"edge_chat_connections", nil, 2},
+		{"edge_chat_messages_total", nil, 4},
+		{"edge_chat_batch_size_sum", nil, 4},
+		{"edge_chat_send_errors_total", []string{`code="rate_limited"`}, 2},
+		{"edge_chat_send_errors_total", []string{`code="other"`}, 1},
+		{"edge_chat_slow_consumers_total", nil, 1},
 	} {
 		if got := mustSample(t, body, c.name, c.labels...); got != c.want {
 			t.Errorf("%s{%s} = %v, want %v", c.name, strings.Join(c.labels, ","), got, c.want)
