@@ -12,14 +12,14 @@ import (
 
 // opsDaemon is what `edge run` does for systemd and for operators around the packages'
 // services: socket activation, sd_notify, reload on SIGHUP / POST /reload, and the
-// Prometheus endpoint. Wiring, in this order (see the report in docs/operations.md):
+// Prometheus endpoint. Wiring, in this order:
 //
 //	cfg, _ := loadConfig(path)
-//	d, err := newOpsDaemon(cfg, log)        // takes LISTEN_FDS into cfg.Proxy.HTTP(S)Listener
+//	d, err := newOpsDaemon(cfg, log)     // takes LISTEN_FDS into cfg.Proxy.HTTP(S)Listener
 //	services, err := buildServices(cfg, log, d)
-//	    // pc := cfg.Proxy + runtime fields; pc.Reload = d.reload.reloadConfig
-//	    // p := proxy.New(pc, …); d.reload.addProxy(p, pc)
-//	    // package metrics ← adapters over d.metrics
+//	    // pcfg.Reload = d.reload.reloadConfig; pcfg.Metrics = d.metrics
+//	    // p := proxy.New(pcfg, …); d.reload.addProxy(p, pcfg)
+//	    // chat: Config.Metrics = an adapter over d.metrics; d.every(…) polls
 //	services = append(d.services(), services...)
 //	… start them …
 //	d.ready(ctx)                         // READY=1, SIGHUP → reload, d.every polls
