@@ -9,6 +9,10 @@ for d in /usr/lib/postgresql/*/bin; do
   [ -x "$d/initdb" ] && [ -x "$d/postgres" ] && pg_ok=true
 done
 $pg_ok || need_pkgs+=(postgresql)
+# systemd-analyze verify (unit files) and systemd-socket-activate (restart tests).
+for tool in systemd-analyze systemd-socket-activate; do
+  command -v "$tool" >/dev/null || { need_pkgs+=(systemd); break; }
+done
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

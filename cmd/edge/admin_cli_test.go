@@ -78,7 +78,7 @@ sites:
 	if err != nil {
 		t.Fatal(err)
 	}
-	services, err := buildServices(cfg, zap.NewNop())
+	services, err := buildServices(cfg, zap.NewNop(), mustDaemon(t, cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,4 +262,13 @@ func TestProxyConfigWiring(t *testing.T) {
 	if pc.StateFile != "/var/lib/edge-test/state.json" || pc.AdminSocket != defaultAdminSocket || !pc.AccessLog {
 		t.Fatalf("%+v", pc)
 	}
+}
+
+func mustDaemon(t *testing.T, cfg *config) *opsDaemon {
+	t.Helper()
+	d, err := newOpsDaemon(cfg, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -57,10 +57,15 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 // serve builds and starts every service, waits for ctx to end, then shuts them down in
 // reverse order within grace.
 func serve(ctx context.Context, cfg *config, log *zap.Logger, grace time.Duration) error {
-	services, err := buildServices(cfg, log)
+	d, err := newOpsDaemon(cfg, log)
 	if err != nil {
 		return err
 	}
+	services, err := buildServices(cfg, log, d)
+	if err != nil {
+		return err
+	}
+	services = append(d.services(), services...)
 	started := make([]service, 0, len(services))
 	var startErr error
 	for _, s := range services {
@@ -72,7 +77,9 @@ func serve(ctx context.Context, cfg *config, log *zap.Logger, grace time.Duratio
 	}
 	if startErr == nil {
 		log.Info("edge is running", zap.String("config", cfg.Path), zap.String("version", buildVersion()))
+		d.ready(ctx)
 		<-ctx.Done()
+		d.stopping()
 		log.Info("shutting down", zap.Duration("grace", grace))
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), grace)

@@ -2,10 +2,12 @@ package main
 
 import (
 	"path/filepath"
+	"time"
 
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 
+	"github.com/edge-server/edge/chat"
 	"github.com/edge-server/edge/proxy"
 )
 
@@ -16,7 +18,8 @@ import (
 // stops accepting, it flushes its writer and closes sockets with 1001); the certificate
 // manager starts after the proxy's listeners accept (ACME challenges are answered on
 // them) and stops before them.
-func buildServices(cfg *config, log *zap.Logger) ([]service, error) {
+func buildServices(cfg *config, log *zap.Logger, d *opsDaemon) ([]service, error) {
+	cfg.Chat.Metrics = chatMetrics{d.metrics}
 	hub, err := chatHub(cfg, log)
 	if err != nil {
 		return nil, err
@@ -35,9 +38,26 @@ func buildServices(cfg *config, log *zap.Logger) ([]service, error) {
 		pcfg.TLSConfig = certs.TLSConfig()
 		pcfg.ACMEChallenge = certs.HandleHTTPChallenge
 	}
+	pcfg.Reload = d.reload.reloadConfig
+	pcfg.Metrics = d.metrics
 	p, err := proxy.New(pcfg, log)
 	if err != nil {
 		return nil, err
+	}
+	d.reload.addProxy(p, pcfg)
+	d.every(15*time.Second, func() {
+		for _, a := range p.Status().Apps {
+			d.metrics.ActiveColor(a.Name, a.Active)
+		}
+	})
+	if certs != nil {
+		d.every(time.Minute, func() {
+			for _, c := range certs.Status() {
+				if !c.NotAfter.IsZero() {
+					d.metrics.CertExpiry(c.Name, c.NotAfter)
+				}
+			}
+		})
 	}
 	services = append(services, p)
 	if certs != nil {
@@ -55,3 +75,8 @@ func proxyConfig(cfg *config) proxy.Config {
 	pc.AccessLog = cfg.AccessLog
 	return pc
 }
+
+// chatMetrics adapts promMetrics to chat.Metrics (SendsFailed takes a chat.Code).
+type chatMetrics struct{ *promMetrics }
+
+func (m chatMetrics) SendsFailed(code chat.Code, n int) { m.ChatSendsFailed(string(code), n) }
