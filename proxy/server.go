@@ -186,7 +186,11 @@ func (s *Server) newFastServer(h fasthttp.RequestHandler) *fasthttp.Server {
 		IdleTimeout:                  l.IdleTimeout,
 		DisablePreParseMultipartForm: true,
 		CloseOnShutdown:              true,
-		Logger:                       fastLogger{s.log.Named("fasthttp")},
+		// Hijacked connections (WebSocket passthrough, the chat) are closed by their
+		// handlers, which lets the chat detach TLS sockets from fasthttp's per-request
+		// memory (chat.Config.KeepHijackedConns must match; cmd/edge sets it).
+		KeepHijackedConns: true,
+		Logger:            fastLogger{s.log.Named("fasthttp")},
 	}
 }
 

@@ -92,6 +92,9 @@ func (d *wsDir) requestClose(frame []byte) {
 
 // run is the hijack handler: it owns the client connection until both directions end.
 func (p *wsProxy) run(client net.Conn) {
+	// The server keeps hijacked connections open (KeepHijackedConns, so the chat can
+	// take its sockets over); closing the client is ours on every path.
+	defer client.Close()
 	defer p.finish()
 	if _, err := client.Write(p.head); err != nil {
 		return

@@ -75,7 +75,7 @@ func runDemo(ctx context.Context, listen, locale string, out io.Writer, log *zap
 	if err != nil {
 		return err
 	}
-	hub, err := chat.New(chat.Config{Mount: "/chat/", NicknameLocale: locale, Secret: secret}, log)
+	hub, err := chat.New(chat.Config{Mount: "/chat/", NicknameLocale: locale, Secret: secret, KeepHijackedConns: true}, log)
 	if err != nil {
 		return err
 	}
