@@ -23,9 +23,6 @@ func chatHub(cfg *config, log *zap.Logger) (*chat.Hub, error) {
 		}
 		cc.Secret = secret
 	}
-	if cc.DatabaseURL == "" {
-		log.Warn("chat.database_url is empty: messages are kept IN MEMORY and lost on restart; use this for the demo only")
-	}
 	hub, err := chat.New(cc, log)
 	if err != nil {
 		return nil, fmt.Errorf("setting up the chat: %w", err)
