@@ -19,6 +19,15 @@ const maxConfigBytes = 1 << 20
 // loadConfig reads, decodes and validates a config file. Errors are configErrors with
 // file:line, or a plain error when the file cannot be read at all.
 func loadConfig(path string) (*config, error) {
+	data, err := readConfigFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return checkConfig(path, data, os.LookupEnv, osFS{})
+}
+
+// readConfigFile reads at most maxConfigBytes of a config file.
+func readConfigFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
@@ -31,7 +40,7 @@ func loadConfig(path string) (*config, error) {
 	if len(data) > maxConfigBytes {
 		return nil, fmt.Errorf("config %s is larger than %d bytes; is it the right file?", path, maxConfigBytes)
 	}
-	return checkConfig(path, data, os.LookupEnv, osFS{})
+	return data, nil
 }
 
 // checkConfig parses and validates, returning every problem from both steps together.

@@ -16,7 +16,7 @@ import (
 // TestDoctorDatabaseProblems covers the database check alone: in-memory store, a server
 // that is down (password never printed), and a migrated one.
 func TestDoctorDatabaseProblems(t *testing.T) {
-	down := "postgres://edge:s3cret-pw@" + freeLoopbackAddr(t) + "/edge?connect_timeout=5"
+	down := "postgres://edge:s3cret-pw@" + freeAddr(t) + "/edge?connect_timeout=5"
 	tests := []struct {
 		dsn  string
 		want string

@@ -217,11 +217,11 @@ func TestDoctorHealthySetup(t *testing.T) {
 func TestDoctorBrokenSetup(t *testing.T) {
 	s := &doctorSetup{dir: shortSocketDir(t)}
 	s.socket = filepath.Join(s.dir, "admin.sock")
-	s.httpAddr = holdPort(t)                    // taken by "another program" (this test)
-	s.httpsAddr = freeLoopbackAddr(t)           // free
-	sick := startUpstreamStatus(t, 500)         // answers /health with 500
-	s.blue, s.green = sick, freeLoopbackAddr(t) // green: nothing listens
-	s.write(t, chatDatabase(t, false))          // reachable, not migrated
+	s.httpAddr = holdPort(t)            // taken by "another program" (this test)
+	s.httpsAddr = freeAddr(t)           // free
+	sick := startUpstreamStatus(t, 500) // answers /health with 500
+	s.blue, s.green = sick, freeAddr(t) // green: nothing listens
+	s.write(t, chatDatabase(t, false))  // reachable, not migrated
 	// A socket left behind by a crashed edge, with a loosened mode.
 	ln, err := net.Listen("unix", s.socket)
 	if err != nil {
@@ -276,7 +276,7 @@ func TestDoctorIdleColorDownIsANote(t *testing.T) {
 	s.socket = filepath.Join(s.dir, "admin.sock")
 	s.httpAddr, s.httpsAddr = holdPort(t), ""
 	s.hosts = `a.test, "*.b.test"` // wildcards only without HTTPS
-	s.blue, s.green = startUpstream(t, "blue", 0).addr, freeLoopbackAddr(t)
+	s.blue, s.green = startUpstream(t, "blue", 0).addr, freeAddr(t)
 	s.write(t, chatDatabase(t, true))
 	adminStandIn(t, s.socket, statusStandIn("blue"))
 	dns := fakeResolver{"a.test": {"127.0.0.1"}, "edge-doctor-probe.b.test": {"127.0.0.1"}}

@@ -232,7 +232,7 @@ func TestSocketActivationWithSystemdSocketActivate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("systemd-socket-activate is missing (Debian package systemd; scripts/prereqs.sh installs it): %v", err)
 	}
-	addrs := [2]string{freeLoopbackAddr(t), freeLoopbackAddr(t)}
+	addrs := [2]string{freeAddr(t), freeAddr(t)}
 	cmd := exec.Command(tool, "-l", addrs[0], "-l", addrs[1], "--fdname=http:https",
 		"-E", testChildEnv+"=listeners", "-E", "EDGE_TEST_HTTP=:80", "-E", "EDGE_TEST_HTTPS=:443", os.Args[0])
 	var stderr strings.Builder
@@ -294,16 +294,6 @@ func readLineWithin(t *testing.T, r io.Reader, timeout time.Duration) string {
 		t.Fatalf("no line within %s", timeout)
 		return ""
 	}
-}
-
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func sorted(s []string) []string {
