@@ -247,5 +247,8 @@ func (d *decoder) chat(n *yaml.Node, cfg *config) {
 			cfg.Chat.Secret = []byte(d.str(v, "chat.secret"))
 			cfg.lines["chat.secret"] = v.Line
 		},
+		"max_conns_per_ip": func(v *yaml.Node) { cfg.Chat.MaxConnsPerIP = d.positiveInt(v, "chat.max_conns_per_ip") },
+		"message_rate":     func(v *yaml.Node) { cfg.Chat.MessageRate = float64(d.positiveInt(v, "chat.message_rate")) },
+		"message_burst":    func(v *yaml.Node) { cfg.Chat.MessageBurst = d.positiveInt(v, "chat.message_burst") },
 	})
 }

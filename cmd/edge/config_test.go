@@ -82,6 +82,10 @@ func TestConfigErrors(t *testing.T) {
 		}},
 		{"bad_ca_root.yaml", []string{`3: tls.ca_root "testdata/config/bad_ca_root.yaml" holds no PEM certificate`}},
 		{"wildcard_https.yaml", []string{`3: host "*.example.com" is a wildcard; its certificate would need the DNS-01 challenge`}},
+		{"chat_limits.yaml", []string{
+			`2: chat.max_conns_per_ip must be a whole number of at least 1, not "0"`,
+			`3: chat.message_rate must be a whole number of at least 1, not "fast"`,
+		}},
 		{"bad_env.yaml", []string{
 			`1: state_dir: "1BAD" is not a valid environment variable name`,
 			`2: admin_socket: unterminated ${`,
