@@ -3,13 +3,14 @@
 # bench/chatload. Two runs:
 #   fan-out  CHAT_CONNS idle members in one room, CHAT_FANOUT_RATE msg/s into it:
 #            edge RSS per idle connection, delivered msgs/s, end-to-end p50/p99
-#   durable  CHAT_DURABLE_CONNS connections in 50 rooms, all sending CHAT_RATE msg/s
+#   durable  CHAT_DURABLE_CONNS connections in CHAT_DURABLE_ROOMS rooms (default: one
+#            each, so the writer is measured, not fan-out), all sending CHAT_RATE msg/s
 #            in total: acks/s (= rows committed), ack and delivery latency
 #
 #   bash bench/chat.sh                       10,000 members, 40,000 msg/s offered
 #   CHAT_CONNS=15000 bash bench/chat.sh
 #
-# edge runs pinned to BENCH_PROXY_CPU [1] with GOMAXPROCS=1; chatload on BENCH_LOAD_CPU
+# edge runs pinned to BENCH_PROXY_CPU [1] with GOMAXPROCS=CHAT_EDGE_PROCS [1]; chatload on BENCH_LOAD_CPU
 # [0]; PostgreSQL is not pinned (it is part of what is measured). Results:
 # $BENCH_OUT/chat-fanout.json and chat-durable.json. Exit 3: edge cannot run the chat
 # in this build.
@@ -25,6 +26,8 @@ CONNS=${CHAT_CONNS:-10000}
 FANOUT_RATE=${CHAT_FANOUT_RATE:-10}
 DURABLE_CONNS=${CHAT_DURABLE_CONNS:-2000}
 RATE=${CHAT_RATE:-40000}
+DURABLE_ROOMS=${CHAT_DURABLE_ROOMS:-$DURABLE_CONNS}
+EDGE_PROCS=${CHAT_EDGE_PROCS:-1}
 DURATION=${CHAT_DURATION:-10s}
 OUT=${BENCH_OUT:-bench/results}
 PROXY_CPU=${BENCH_PROXY_CPU:-1}
@@ -123,7 +126,7 @@ if ! "$EDGE_BIN" validate --config "$WORK/edge/edge.yaml" >"$WORK/validate.log" 
   echo "edge: not runnable in this build: edge validate refused the chat config: $(tr '\n' ' ' <"$WORK/validate.log" | cut -c1-300)"
   exit 3
 fi
-GOMAXPROCS=1 start_bg edge "$WORK/edge.log" "$EDGE_BIN" run --config "$WORK/edge/edge.yaml"
+GOMAXPROCS=$EDGE_PROCS start_bg edge "$WORK/edge.log" "$EDGE_BIN" run --config "$WORK/edge/edge.yaml"
 if ! ready edge "http://127.0.0.1:${HTTP_PORT[edge]}/chat/" 30; then
   echo "edge: not runnable in this build: ${STATUS[edge]}"
   exit 3
@@ -134,8 +137,8 @@ mkdir -p "$OUT"
 say "fan-out: $CONNS members in one room, $FANOUT_RATE msg/s for $DURATION"
 pin "$LOAD_CPU" "$WORK/bin/chatload" -url "$URL" -conns "$CONNS" -rooms 1 -senders 1 \
   -rate "$FANOUT_RATE" -duration "$DURATION" -edge-pid "${PID[edge]}" -json "$OUT/chat-fanout.json"
-say "durable: $DURATION of $RATE msg/s offered by $DURABLE_CONNS senders in 50 rooms"
-pin "$LOAD_CPU" "$WORK/bin/chatload" -url "$URL" -conns "$DURABLE_CONNS" -rooms 50 \
+say "durable: $DURATION of $RATE msg/s offered by $DURABLE_CONNS senders in $DURABLE_ROOMS rooms"
+pin "$LOAD_CPU" "$WORK/bin/chatload" -url "$URL" -conns "$DURABLE_CONNS" -rooms "$DURABLE_ROOMS" \
   -senders "$DURABLE_CONNS" -rate "$RATE" -duration "$DURATION" -edge-pid "${PID[edge]}" \
   -json "$OUT/chat-durable.json"
 rows=$(as_pg "$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d edge -tAc 'SELECT count(*) FROM messages' 2>/dev/null || echo "?")
