@@ -24,6 +24,9 @@ type Config struct {
 	// ACMEChallenge answers ACME HTTP-01 requests on the HTTP listener before any routing;
 	// it returns true when it handled the request. nil: no challenge handling.
 	ACMEChallenge func(ctx *fasthttp.RequestCtx) bool
+	// CertificateStatus, when set, is reported under "certificates" by GET /status
+	// (cmd/edge passes the certificate manager's Status). Default nil: not reported.
+	CertificateStatus func() any
 	// HSTS adds Strict-Transport-Security to HTTPS responses. Default false.
 	HSTS bool
 

@@ -10,6 +10,9 @@ import (
 // Status is the admin API's GET /status answer.
 type Status struct {
 	Apps []AppStatus `json:"apps"`
+	// Certificates is whatever Config.CertificateStatus returns (the tls package's
+	// per-name status); absent when HTTPS is off.
+	Certificates any `json:"certificates,omitempty"`
 }
 
 // AppStatus is one app.
@@ -50,6 +53,9 @@ func (s *Server) Status() Status {
 		as.Slots.Blue = slotStatus(a.slots[Blue])
 		as.Slots.Green = slotStatus(a.slots[Green])
 		st.Apps = append(st.Apps, as)
+	}
+	if s.cfg.CertificateStatus != nil {
+		st.Certificates = s.cfg.CertificateStatus()
 	}
 	return st
 }

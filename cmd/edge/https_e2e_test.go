@@ -112,6 +112,12 @@ sites:
 		t.Errorf("redirect: %d %q", r.StatusCode(), r.Header.Peek("Location"))
 	}
 
+	// edge status shows the certificate with its issuer and expiry.
+	code, out, errOut := runCmd("status", "--socket", filepath.Join(dir, "admin.sock"))
+	if code != 0 || !strings.Contains(out, "certificates:") || !strings.Contains(out, "edge.test  valid  issuer Pebble Intermediate CA") {
+		t.Errorf("edge status: %d\n%s%s", code, out, errOut)
+	}
+
 	// A name not under sites gets no certificate and causes no order.
 	orders := p.Orders()
 	if _, err := tlsDial(httpsAddr, "other.test", p); err == nil {

@@ -37,6 +37,7 @@ func buildServices(cfg *config, log *zap.Logger, d *opsDaemon) ([]service, error
 	if certs != nil {
 		pcfg.TLSConfig = certs.TLSConfig()
 		pcfg.ACMEChallenge = certs.HandleHTTPChallenge
+		pcfg.CertificateStatus = func() any { return certs.Status() }
 	}
 	pcfg.Reload = d.reload.reloadConfig
 	pcfg.Metrics = d.metrics

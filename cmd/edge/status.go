@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/edge-server/edge/proxy"
+	edgetls "github.com/edge-server/edge/tls"
 )
 
 func init() { register("status", "show apps, colors, health and in-flight requests", cmdStatus) }
@@ -39,13 +40,41 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s\n", strings.TrimSpace(string(raw)))
 		return 0
 	}
-	var st proxy.Status
+	var st struct {
+		proxy.Status
+		Certificates []edgetls.CertStatus `json:"certificates"`
+	}
 	if err := json.Unmarshal(raw, &st); err != nil {
 		fmt.Fprintf(stderr, "edge status: edge's answer is not the expected JSON: %v\n", err)
 		return 1
 	}
-	printStatus(stdout, st)
+	printStatus(stdout, st.Status)
+	printCertificates(stdout, st.Certificates)
 	return 0
+}
+
+// printCertificates writes one line per managed name:
+//
+//	certificates:
+//	  chat.example.com  valid  issuer R11, expires 2027-02-19 (89 days)
+//	  www.example.com   failed (acme: rate limited …)
+func printCertificates(w io.Writer, certs []edgetls.CertStatus) {
+	if len(certs) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\ncertificates:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, c := range certs {
+		line := fmt.Sprintf("  %s\t%s", c.Name, c.State)
+		if !c.NotAfter.IsZero() {
+			line += fmt.Sprintf("\tissuer %s, expires %s (%s)", c.Issuer, c.NotAfter.Format("2006-01-02"), plural(c.DaysLeft, "day"))
+		}
+		if c.Error != "" {
+			line += "\t(" + c.Error + ")"
+		}
+		fmt.Fprintln(tw, line)
+	}
+	_ = tw.Flush()
 }
 
 // printStatus writes one block per app:
