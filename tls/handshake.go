@@ -71,7 +71,8 @@ func (m *Manager) managedName(host string) (string, bool) {
 	if host == "" {
 		return "", false
 	}
-	if _, ok := m.s.hostSet[host]; ok {
+	set := m.hosts.Load().set
+	if _, ok := set[host]; ok {
 		return host, true
 	}
 	if !hasUpper(host) && host[len(host)-1] != '.' {
@@ -81,7 +82,7 @@ func (m *Manager) managedName(host string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	_, ok := m.s.hostSet[name]
+	_, ok := set[name]
 	return name, ok
 }
 

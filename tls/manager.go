@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/certmagic"
@@ -25,6 +26,7 @@ type Manager struct {
 	magic   *certmagic.Config
 	tlsConf *tls.Config
 	book    *statusBook
+	hosts   atomic.Pointer[hostList] // managed names; replaced by SetHosts
 
 	ctx    context.Context // cancelled by Shutdown; bounds every ACME operation
 	cancel context.CancelFunc
@@ -88,6 +90,7 @@ func New(cfg Config, log *zap.Logger) (*Manager, error) {
 		Logger:                    cmLog,
 	})
 	m.magic.Issuers = []certmagic.Issuer{issuer}
+	m.hosts.Store(&hostList{names: s.hosts, set: s.hostSet})
 	m.tlsConf = m.newTLSConfig()
 	return m, nil
 }
@@ -114,9 +117,9 @@ func (m *Manager) Start() error {
 		return errStartedTwice
 	}
 	m.started = true
-	m.mu.Unlock()
-
-	if len(m.s.hosts) == 0 {
+	defer m.mu.Unlock() // SetHosts waits until management has started
+	hosts := m.hosts.Load().names
+	if len(hosts) == 0 {
 		m.log.Warn("no hosts to manage; no certificate will be requested and every TLS handshake will fail")
 		return nil
 	}
@@ -124,13 +127,13 @@ func (m *Manager) Start() error {
 		return err
 	}
 	m.log.Info("managing certificates",
-		zap.Strings("hosts", m.s.hosts),
+		zap.Strings("hosts", hosts),
 		zap.String("ca", m.s.caURL),
 		zap.String("storage", m.s.storageDir),
 		zap.Bool("http_01", !m.s.noHTTP01),
 		zap.Bool("tls_alpn_01", !m.s.noALPN01))
-	if err := m.magic.ManageAsync(m.ctx, m.s.hosts); err != nil {
-		return fmt.Errorf("starting certificate management for %v: %w", m.s.hosts, err)
+	if err := m.magic.ManageAsync(m.ctx, hosts); err != nil {
+		return fmt.Errorf("starting certificate management for %v: %w", hosts, err)
 	}
 	return nil
 }

@@ -38,8 +38,9 @@ type CertStatus struct {
 // Status reports every managed name, in Config.Hosts order.
 func (m *Manager) Status() []CertStatus {
 	now := time.Now()
-	out := make([]CertStatus, 0, len(m.s.hosts))
-	for _, name := range m.s.hosts {
+	hosts := m.hosts.Load().names
+	out := make([]CertStatus, 0, len(hosts))
+	for _, name := range hosts {
 		st := m.book.get(name)
 		if leaf := m.servedLeaf(name); leaf != nil {
 			st.State = StateValid
@@ -82,6 +83,24 @@ func newStatusBook(hosts []string) *statusBook {
 		b.names[h] = &CertStatus{Name: h, State: StatePending}
 	}
 	return b
+}
+
+func (b *statusBook) add(names []string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, n := range names {
+		if _, ok := b.names[n]; !ok {
+			b.names[n] = &CertStatus{Name: n, State: StatePending}
+		}
+	}
+}
+
+func (b *statusBook) remove(names []string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, n := range names {
+		delete(b.names, n)
+	}
 }
 
 func (b *statusBook) get(name string) CertStatus {

@@ -215,6 +215,9 @@ func restartOnlyChanges(running, next *config) configErrors {
 	str("admin_socket", running.AdminSocket, next.AdminSocket)
 	str("metrics", running.Metrics, next.Metrics)
 	check("access_log", running.AccessLog != next.AccessLog, running.AccessLog, next.AccessLog)
+	// The proxy's servers are built once with these (proxy.Server.Reload keeps them).
+	check("limits", running.Proxy.Limits != next.Proxy.Limits, "the running limits", "new limits")
+	check("tls.hsts", running.Proxy.HSTS != next.Proxy.HSTS, running.Proxy.HSTS, next.Proxy.HSTS)
 	str("tls.email", running.TLS.Email, next.TLS.Email)
 	str("tls.ca", running.TLS.CA, next.TLS.CA)
 	check("tls.ca_root", running.CARootFile != next.CARootFile || !bytes.Equal(running.TLS.CARootPEM, next.TLS.CARootPEM),

@@ -91,7 +91,7 @@ func TestReloadAppliesAGoodConfig(t *testing.T) {
 	p := &recordingProxy{}
 	r.addProxy(p, started)
 
-	writeReloadConfig(t, path, dir, "127.0.0.1:3001", "b.example.com", "limits: { max_body_bytes: 1234 }\n")
+	writeReloadConfig(t, path, dir, "127.0.0.1:3001", "b.example.com", "")
 	if err := r.reloadConfig(context.Background()); err != nil {
 		t.Fatalf("good config rejected: %v", err)
 	}
@@ -106,8 +106,8 @@ func TestReloadAppliesAGoodConfig(t *testing.T) {
 		t.Fatalf("proxy reloaded %d times", len(calls))
 	}
 	got := calls[0]
-	if got.Apps[0].Blue != "127.0.0.1:3001" || got.Sites[0].Hosts[0] != "b.example.com" || got.Limits.MaxBodyBytes != 1234 {
-		t.Errorf("proxy got apps %+v sites %+v limits %+v", got.Apps, got.Sites, got.Limits)
+	if got.Apps[0].Blue != "127.0.0.1:3001" || got.Sites[0].Hosts[0] != "b.example.com" {
+		t.Errorf("proxy got apps %+v sites %+v", got.Apps, got.Sites)
 	}
 	if got.HTTPListener != ln {
 		t.Error("the running listener was not carried into the new proxy config")
@@ -231,12 +231,14 @@ func TestRestartOnlyChangesAreNamed(t *testing.T) {
 	b.Metrics = ""
 	b.ChatEnabled = true
 	b.TLS.CA = "letsencrypt-staging"
+	b.Proxy.Limits.MaxBodyBytes = 1234
+	b.Proxy.HSTS = true
 	errs := restartOnlyChanges(a, b)
 	var keys []string
 	for _, e := range errs {
 		keys = append(keys, strings.SplitN(e.Msg, " ", 2)[0])
 	}
-	if got := strings.Join(keys, ","); got != "listen.https,admin_socket,metrics,tls.ca,chat" {
+	if got := strings.Join(keys, ","); got != "listen.https,admin_socket,metrics,limits,tls.hsts,tls.ca,chat" {
 		t.Errorf("named %s", got)
 	}
 	a.ChatEnabled, a.Chat.DatabaseURL = true, "postgres://u:secret@db/x"

@@ -52,6 +52,7 @@ func buildServices(cfg *config, log *zap.Logger, d *opsDaemon) ([]service, error
 		}
 	})
 	if certs != nil {
+		d.reload.addCertificates(certs.SetHosts) // new hosts get certificates on reload
 		d.every(time.Minute, func() {
 			for _, c := range certs.Status() {
 				if !c.NotAfter.IsZero() {

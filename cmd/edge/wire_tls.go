@@ -5,7 +5,6 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"go.uber.org/zap"
 
@@ -20,7 +19,7 @@ func tlsManager(cfg *config, log *zap.Logger) (*edgetls.Manager, error) {
 	}
 	tc := cfg.TLS
 	tc.StorageDir = filepath.Join(cfg.StateDir, "certs")
-	tc.Hosts = managedHosts(cfg)
+	tc.Hosts = certHosts(cfg)
 	host, port, err := splitPort(cfg.Proxy.HTTPSAddr)
 	if err != nil {
 		return nil, fmt.Errorf("listen.https: %w", err)
@@ -36,20 +35,6 @@ func tlsManager(cfg *config, log *zap.Logger) (*edgetls.Manager, error) {
 		return nil, fmt.Errorf("setting up certificates: %w", err)
 	}
 	return m, nil
-}
-
-// managedHosts lists every exact host name of every site, in config order. Wildcards are
-// refused by validation when HTTPS is on; "*" (catch-all) gets no certificate.
-func managedHosts(cfg *config) []string {
-	var hosts []string
-	for _, s := range cfg.Proxy.Sites {
-		for _, h := range s.Hosts {
-			if !strings.Contains(h, "*") {
-				hosts = append(hosts, h)
-			}
-		}
-	}
-	return hosts
 }
 
 func splitPort(addr string) (string, int, error) {
