@@ -47,7 +47,8 @@ func FuzzManagedName(f *testing.F) {
 	for _, s := range []string{"a.example.com", "A.Example.COM.", "b.example.com", "", ".", "a.example.com..", "*.example.com"} {
 		f.Add(s)
 	}
-	m := &Manager{s: &settings{hostSet: map[string]struct{}{"a.example.com": {}}}}
+	m := &Manager{}
+	m.hosts.Store(&hostList{names: []string{"a.example.com"}, set: map[string]struct{}{"a.example.com": {}}})
 	f.Fuzz(func(t *testing.T, in string) {
 		name, ok := m.managedName(in)
 		want := strings.EqualFold(strings.TrimSuffix(in, "."), "a.example.com")
