@@ -3,6 +3,7 @@ package chat
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"time"
 )
 
@@ -115,6 +116,22 @@ func encodeFrame(v any) []byte {
 
 func messageFrameFor(m *Message) []byte {
 	return encodeFrame(messageFrame{Type: "message", Room: m.Room, Message: m})
+}
+
+// ackFrameFor builds {"type":"ack","client_id":…,"id":…} without reflection: acks are
+// one frame per send. client_id was checked by validID (no character needs escaping);
+// anything else goes through encoding/json.
+func ackFrameFor(clientID string, id int64) []byte {
+	if !validID(clientID) {
+		return encodeFrame(ackFrame{Type: "ack", ClientID: clientID, ID: id})
+	}
+	p := make([]byte, 0, 48+len(clientID))
+	p = append(p, `{"type":"ack","client_id":"`...)
+	p = append(p, clientID...)
+	p = append(p, `","id":`...)
+	p = strconv.AppendInt(p, id, 10)
+	p = append(p, '}')
+	return textFrame(p)
 }
 
 func errFrame(e *Error, clientID, room string) []byte {

@@ -26,7 +26,11 @@ type session struct {
 	ip   netip.Addr
 
 	// Owned by the reader goroutine.
-	prefix   []byte // bytes read by the HTTP server before the upgrade (rare)
+	prefix   []byte  // bytes read by the HTTP server before the upgrade (rare)
+	ahead    *[]byte // pooled read-ahead buffer, held only while it has unread bytes
+	aheadPos int
+	aheadEnd int
+	busy     bool // a frame is being read: fill the read-ahead buffer (see Read)
 	hdr      [8]byte
 	limiter  bucket
 	abuse    bucket
@@ -63,7 +67,11 @@ const (
 )
 
 // Read implements io.Reader for the frame decoder: first any bytes the HTTP server had
-// already buffered, then the socket.
+// already buffered, then the read-ahead buffer, then the socket. While a frame is being
+// read (busy), small reads go through a pooled read-ahead buffer so that one syscall
+// takes the rest of the frame and whatever frames follow it; the buffer is returned to
+// its pool as soon as it is drained, so an idle connection (waiting for the next header
+// with a direct 2-byte read) holds none.
 func (s *session) Read(p []byte) (int, error) {
 	if len(s.prefix) > 0 {
 		n := copy(p, s.prefix)
@@ -73,7 +81,38 @@ func (s *session) Read(p []byte) (int, error) {
 		}
 		return n, nil
 	}
-	return s.conn.Read(p)
+	if s.ahead != nil {
+		n := copy(p, (*s.ahead)[s.aheadPos:s.aheadEnd])
+		s.aheadPos += n
+		if s.aheadPos == s.aheadEnd {
+			s.dropAhead()
+		}
+		return n, nil
+	}
+	if !s.busy || len(p) >= readAheadSize {
+		return s.conn.Read(p)
+	}
+	b := getBuf(readAheadSize)
+	n, err := s.conn.Read((*b)[:readAheadSize])
+	if n <= 0 {
+		putBuf(b)
+		return 0, err
+	}
+	c := copy(p, (*b)[:n])
+	if c < n {
+		s.ahead, s.aheadPos, s.aheadEnd = b, c, n
+	} else {
+		putBuf(b)
+	}
+	return c, err
+}
+
+// readAheadSize is one pooled buffer class (bufPools).
+const readAheadSize = 2048
+
+func (s *session) dropAhead() {
+	putBuf(s.ahead)
+	s.ahead, s.aheadPos, s.aheadEnd = nil, 0, 0
 }
 
 // greet queues the first frames: welcome, or the token error and a 4001 close.
@@ -94,9 +133,11 @@ func (s *session) run() {
 	cfg := &s.h.cfg
 	for {
 		// Idle wait: no deadline (liveness is the pinger's job).
+		s.busy = false
 		if _, err := io.ReadFull(s, s.hdr[:2]); err != nil {
 			return
 		}
+		s.busy = true
 		s.lastRead.Store(time.Now().UnixNano())
 		closing := s.isClosing()
 		if !closing {
@@ -323,7 +364,7 @@ func (s *session) send(f clientFrame) {
 
 // acked and failed implement replier for the writer.
 func (s *session) acked(clientID string, id int64) {
-	s.enqueue(encodeFrame(ackFrame{Type: "ack", ClientID: clientID, ID: id}))
+	s.enqueue(ackFrameFor(clientID, id))
 }
 
 func (s *session) failed(m *Message, e *Error) {
@@ -337,6 +378,9 @@ func (s *session) cleanup() {
 		s.leave(m)
 	}
 	s.joined = nil
+	if s.ahead != nil {
+		s.dropAhead()
+	}
 	if s.fragging {
 		s.dropFragments()
 	}

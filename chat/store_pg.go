@@ -117,15 +117,30 @@ func (s *pgStore) commit(ctx context.Context, cursor int64, batch []Message) ([]
 			roomList.WriteString(m.Room)
 		}
 	}
-	tx, err := s.pool.Begin(ctx)
+	// Three round trips per batch: (1) BEGIN, take the writer lock (ids then follow
+	// commit order across instances, and nobody else inserts until we commit), read what
+	// others committed since our cursor, find resends, reserve ids for the rest; (2) COPY
+	// the rows; (3) NOTIFY and COMMIT. The transaction is driven by hand on one pooled
+	// connection (pgx.Tx would add a round trip for BEGIN and one for the NOTIFY); a
+	// connection left in an unknown state is closed, not returned to the pool.
+	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer func() { _ = tx.Rollback(context.Background()) }()
-	// One round trip: take the writer lock (ids then follow commit order across
-	// instances, and nobody else inserts until we commit), read what others committed
-	// since our cursor, find resends, and reserve ids for the rest.
+	committed := false
+	defer func() {
+		if !committed {
+			rctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			if _, rerr := pc.Exec(rctx, "ROLLBACK"); rerr != nil {
+				_ = pc.Conn().Close(rctx)
+			}
+			cancel()
+		}
+		pc.Release()
+	}()
+	tx := pc.Conn()
 	b := &pgx.Batch{}
+	b.Queue("BEGIN")
 	b.Queue("SELECT pg_advisory_xact_lock($1)", writerLockKey)
 	b.Queue("SELECT "+msgColumns+" FROM messages WHERE id > $1 ORDER BY id", cursor)
 	b.Queue("SELECT "+msgColumns+` FROM messages m
@@ -160,22 +175,46 @@ func (s *pgStore) commit(ctx context.Context, cursor int64, batch []Message) ([]
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"messages"}, copyColumns, pgx.CopyFromRows(rows)); err != nil {
 			return nil, nil, err
 		}
-		if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", notifyChannel,
-			s.instance+" "+strconv.FormatInt(ids[next-1], 10)+" "+roomList.String()); err != nil {
-			return nil, nil, err
-		}
 	}
-	if err := tx.Commit(ctx); err != nil {
+	end := &pgx.Batch{}
+	if len(rows) > 0 {
+		end.Queue("SELECT pg_notify($1, $2)", notifyChannel,
+			s.instance+" "+strconv.FormatInt(ids[next-1], 10)+" "+roomList.String())
+	}
+	end.Queue("COMMIT")
+	if err := finishCommit(tx.SendBatch(ctx, end), len(rows) > 0); err != nil {
 		return nil, nil, err
 	}
+	committed = true
 	return remote, res, nil
+}
+
+// finishCommit reads the results of [NOTIFY,] COMMIT. A COMMIT of an aborted
+// transaction answers "ROLLBACK" without an error: that is a failure too.
+func finishCommit(br pgx.BatchResults, notified bool) error {
+	if notified {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return err
+		}
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && tag.String() != "COMMIT" {
+		err = fmt.Errorf("the transaction was rolled back (%s)", tag.String())
+	}
+	return err
 }
 
 var copyColumns = []string{"id", "room_id", "sender_id", "sender_nickname", "avatar", "content", "created_at", "client_id"}
 
 func readCommitBatch(br pgx.BatchResults) (remote, originals []Message, ids []int64, err error) {
-	if _, err = br.Exec(); err != nil {
-		return
+	for range 2 { // BEGIN, the lock
+		if _, err = br.Exec(); err != nil {
+			return
+		}
 	}
 	for _, dst := range []*[]Message{&remote, &originals} {
 		rows, qerr := br.Query()
