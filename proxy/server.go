@@ -97,10 +97,10 @@ func (s *Server) Start() error {
 	for _, sl := range t.slots() {
 		sl.health.start()
 	}
-	s.httpSrv = s.newFastServer(s.handleHTTP)
+	s.httpSrv = s.newFastServer(s.handleHTTP, false)
 	s.serve(s.httpSrv, s.httpLn)
 	if s.httpsLn != nil {
-		s.httpsSrv = s.newFastServer(s.handleHTTPS)
+		s.httpsSrv = s.newFastServer(s.handleHTTPS, true)
 		s.serve(s.httpsSrv, s.httpsLn)
 	}
 	s.started = true
@@ -171,7 +171,7 @@ func (s *Server) closeListeners() {
 	}
 }
 
-func (s *Server) newFastServer(h fasthttp.RequestHandler) *fasthttp.Server {
+func (s *Server) newFastServer(h fasthttp.RequestHandler, keepHijacked bool) *fasthttp.Server {
 	l := s.cfg.Limits
 	return &fasthttp.Server{
 		Handler:                      h,
@@ -186,10 +186,13 @@ func (s *Server) newFastServer(h fasthttp.RequestHandler) *fasthttp.Server {
 		IdleTimeout:                  l.IdleTimeout,
 		DisablePreParseMultipartForm: true,
 		CloseOnShutdown:              true,
-		// Hijacked connections (WebSocket passthrough, the chat) are closed by their
-		// handlers, which lets the chat detach TLS sockets from fasthttp's per-request
-		// memory (chat.Config.KeepHijackedConns must match; cmd/edge sets it).
-		KeepHijackedConns: true,
+		// On HTTPS, hijacked connections (WebSocket passthrough, the chat) are closed by
+		// their handlers, which lets the chat detach TLS sockets from fasthttp's
+		// per-request memory (≈23 → 14 KiB per idle TLS chat connection; cmd/edge sets
+		// chat.Config.KeepHijackedConns). On plain HTTP the chat detaches by duplicating
+		// the socket, and letting fasthttp close the original returns its read buffer to
+		// the pool (with keep on, fasthttp v1.74 drops that ~12 KiB buffer per upgrade).
+		KeepHijackedConns: keepHijacked,
 		Logger:            fastLogger{s.log.Named("fasthttp")},
 	}
 }

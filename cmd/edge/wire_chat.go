@@ -15,7 +15,7 @@ func chatHub(cfg *config, log *zap.Logger) (*chat.Hub, error) {
 		return nil, nil
 	}
 	cc := cfg.Chat
-	cc.KeepHijackedConns = true // the proxy's servers keep hijacked connections (proxy/server.go)
+	cc.KeepHijackedConns = true // the proxy keeps hijacked TLS connections; plain ones are duplicated (proxy/server.go)
 	if len(cc.Secret) == 0 {
 		secret, err := loadOrCreateSecret(cfg.StateDir)
 		if err != nil {
