@@ -76,6 +76,10 @@ func (u *upstream) serve(ctx *fasthttp.RequestCtx) {
 	u.hits.Add(1)
 	if u.quiet.Load() {
 		ctx.SetContentType("text/plain")
+		if string(ctx.Path()) == "/bench/100k" {
+			ctx.Response.SetBodyRaw(bench100K)
+			return
+		}
 		ctx.SetBodyString(u.name)
 		return
 	}
