@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -11,9 +12,18 @@ import (
 	"go.uber.org/zap"
 )
 
+// maxBufferedBody is the largest upstream body with a known length that edge reads
+// whole before answering. Such a body is written to the client with its header in
+// two writes at most and the upstream connection goes back to the pool before the
+// client has read anything; streaming it instead costs a read and a write per 32 KiB
+// (and more CPU per request, see docs/benchmarks.md "Profile-driven fixes"). Bodies
+// of unknown length (chunked, SSE) and bigger ones are streamed.
+const maxBufferedBody = 128 << 10
+
 // forward proxies one request to the app's live color and returns that color's name.
-// The response body is streamed: it is not buffered whole, and the request stays in
-// flight (for drains and metrics) until the last byte went to the client.
+// A body of unknown length or over maxBufferedBody is streamed: it is not buffered
+// whole, and the request stays in flight (for drains and metrics) until the last byte
+// went to the client.
 func (s *Server) forward(ctx *fasthttp.RequestCtx, a *app, rid []byte) string {
 	if isWebSocketUpgrade(&ctx.Request.Header) {
 		return s.proxyWebSocket(ctx, a, rid)
@@ -29,6 +39,20 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, a *app, rid []byte) string {
 		s.upstreamFailed(ctx, sl, err, rid)
 		return sl.cname
 	}
+	stream := up.BodyStream()
+	cl := up.Header.ContentLength()
+	if stream != nil && cl >= 0 && cl <= maxBufferedBody {
+		err := readBody(&ctx.Response, stream, cl)
+		_ = up.CloseBodyStream() // the upstream connection goes back to the pool
+		stream = nil
+		if err != nil {
+			ctx.Response.ResetBody()
+			fasthttp.ReleaseResponse(up)
+			sl.end()
+			s.upstreamFailed(ctx, sl, err, rid)
+			return sl.cname
+		}
+	}
 	h := &ctx.Response.Header
 	up.Header.CopyTo(h)
 	h.SetNoDefaultContentType(true)
@@ -36,13 +60,11 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, a *app, rid []byte) string {
 	if closeAsked {
 		h.SetConnectionClose()
 	}
-	stream := up.BodyStream()
-	if stream == nil { // HEAD, 204, 304: nothing more to send
+	if stream == nil { // read whole, or HEAD, 204, 304: nothing more to send
 		fasthttp.ReleaseResponse(up)
 		sl.end()
 		return sl.cname
 	}
-	cl := up.Header.ContentLength()
 	if cl < 0 {
 		cl = -1 // chunked to the client, flushed as the upstream sends
 		ctx.Response.ImmediateHeaderFlush = true
@@ -52,6 +74,22 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, a *app, rid []byte) string {
 	b.conn, b.writeTimeout = ctx.Conn(), s.cfg.Limits.WriteTimeout
 	ctx.Response.SetBodyStream(b, cl)
 	return sl.cname
+}
+
+// readBody reads exactly n bytes of stream into resp's pooled body buffer, growing it
+// only when it is too small, so steady traffic allocates nothing.
+func readBody(resp *fasthttp.Response, stream io.Reader, n int) error {
+	b := resp.SwapBody(nil)
+	if cap(b) < n {
+		b = make([]byte, n)
+	}
+	b = b[:n]
+	_, err := io.ReadFull(stream, b)
+	resp.SwapBody(b)
+	if err != nil {
+		return fmt.Errorf("reading the upstream response body: %w", err)
+	}
+	return nil
 }
 
 // prepareRequest turns the client's request into the upstream request in place:
