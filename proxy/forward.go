@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -140,6 +141,36 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 		b.lastExtend = now
 	}
 	return b.stream.Read(p)
+}
+
+// WriteTo is how fasthttp sends a body of known length: through a pooled buffer (the
+// socket's generic ReadFrom would allocate 32 KiB per response), flushing whatever a
+// read brought so the client gets bytes as the upstream sends them.
+func (b *upstreamBody) WriteTo(w io.Writer) (int64, error) {
+	bp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bp)
+	buf := *bp
+	bw, _ := w.(*bufio.Writer)
+	var n int64
+	for {
+		nr, rerr := b.Read(buf)
+		if nr > 0 {
+			nw, werr := w.Write(buf[:nr])
+			n += int64(nw)
+			if werr == nil && bw != nil && bw.Buffered() > 0 {
+				werr = bw.Flush()
+			}
+			if werr != nil {
+				return n, werr
+			}
+		}
+		switch {
+		case rerr == io.EOF:
+			return n, nil
+		case rerr != nil:
+			return n, rerr
+		}
+	}
 }
 
 // CloseWithError is called by fasthttp exactly once, after the body was written or

@@ -76,8 +76,12 @@ func (u *upstream) serve(ctx *fasthttp.RequestCtx) {
 	u.hits.Add(1)
 	if u.quiet.Load() {
 		ctx.SetContentType("text/plain")
-		if string(ctx.Path()) == "/bench/100k" {
+		switch string(ctx.Path()) {
+		case "/bench/100k":
 			ctx.Response.SetBodyRaw(bench100K)
+			return
+		case "/bench/1m":
+			ctx.Response.SetBodyRaw(bench1M)
 			return
 		}
 		ctx.SetBodyString(u.name)
