@@ -16,23 +16,24 @@ import (
 // reveal memory contents. It is a tool for benchmarking (docs/benchmarks.md).
 const pprofEnv = "EDGE_PPROF"
 
-// startPprof starts the profiling listener when EDGE_PPROF is set; failures are
-// logged, never fatal.
-func startPprof(log *zap.Logger) {
+// startPprof starts the profiling listener when EDGE_PPROF is set and returns its
+// address and a stop function ("" and a no-op when off). Failures are logged, never
+// fatal.
+func startPprof(log *zap.Logger) (string, func()) {
 	addr := os.Getenv(pprofEnv)
 	if addr == "" {
-		return
+		return "", func() {}
 	}
 	log = log.Named("pprof")
 	host, _, err := net.SplitHostPort(addr)
 	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
 		log.Warn("ignoring "+pprofEnv+": it must be a loopback IP and port", zap.String("value", addr))
-		return
+		return "", func() {}
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		log.Warn("cannot listen for "+pprofEnv, zap.String("addr", addr), zap.Error(err))
-		return
+		return "", func() {}
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -43,4 +44,5 @@ func startPprof(log *zap.Logger) {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	log.Info("profiling endpoints listening", zap.String("addr", ln.Addr().String()))
 	go func() { _ = srv.Serve(ln) }()
+	return ln.Addr().String(), func() { _ = srv.Close() }
 }

@@ -47,7 +47,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	startPprof(log)
+	_, stopPprof := startPprof(log)
+	defer stopPprof()
 	if err := serve(ctx, cfg, log, *grace); err != nil {
 		log.Error("edge stopped with an error", zap.Error(err))
 		return 1
