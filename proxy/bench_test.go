@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"testing"
@@ -60,25 +61,41 @@ func BenchmarkForwardHandler(b *testing.B) {
 	}
 }
 
+// bench100K and bench1M are the bodies quiet upstreams send for /bench/100k and
+// /bench/1m.
+var (
+	bench100K = bytes.Repeat([]byte("0123456789abcdef"), 100<<10/16)
+	bench1M   = bytes.Repeat([]byte("0123456789abcdef"), 1<<20/16)
+)
+
 // BenchmarkForwardLoopback is the whole path over loopback sockets: a keep-alive
-// client, edge, and the upstream, all in this process, run in parallel.
+// client, edge, and the upstream, all in this process, run in parallel; a small
+// (5-byte), a 100 KiB (read whole) and a 1 MiB (streamed) response body.
 func BenchmarkForwardLoopback(b *testing.B) {
 	s, _ := newBenchProxy(b)
 	c := &fasthttp.HostClient{Addr: s.HTTPAddr(), MaxConns: 64}
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		req := fasthttp.AcquireRequest()
-		resp := fasthttp.AcquireResponse()
-		defer fasthttp.ReleaseRequest(req)
-		defer fasthttp.ReleaseResponse(resp)
-		req.SetRequestURI("http://app.example/api/items?page=2")
-		for pb.Next() {
-			if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 {
-				b.Fatalf("%v %d", err, resp.StatusCode())
-			}
-		}
-	})
+	for _, bc := range []struct{ name, uri string }{
+		{"small", "http://app.example/api/items?page=2"},
+		{"100KiB", "http://app.example/bench/100k"},
+		{"1MiB", "http://app.example/bench/1m"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				req := fasthttp.AcquireRequest()
+				resp := fasthttp.AcquireResponse()
+				defer fasthttp.ReleaseRequest(req)
+				defer fasthttp.ReleaseResponse(resp)
+				req.SetRequestURI(bc.uri)
+				for pb.Next() {
+					if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+						b.Fatalf("%v %d", err, resp.StatusCode())
+					}
+				}
+			})
+		})
+	}
 }
 
 // BenchmarkPrepareRequest measures the header work done for every proxied request.

@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -11,9 +13,18 @@ import (
 	"go.uber.org/zap"
 )
 
+// maxBufferedBody is the largest upstream body with a known length that edge reads
+// whole before answering. Such a body is written to the client with its header in
+// two writes at most and the upstream connection goes back to the pool before the
+// client has read anything; streaming it instead costs a read and a write per 32 KiB
+// (and more CPU per request, see docs/benchmarks.md "Profile-driven fixes"). Bodies
+// of unknown length (chunked, SSE) and bigger ones are streamed.
+const maxBufferedBody = 128 << 10
+
 // forward proxies one request to the app's live color and returns that color's name.
-// The response body is streamed: it is not buffered whole, and the request stays in
-// flight (for drains and metrics) until the last byte went to the client.
+// A body of unknown length or over maxBufferedBody is streamed: it is not buffered
+// whole, and the request stays in flight (for drains and metrics) until the last byte
+// went to the client.
 func (s *Server) forward(ctx *fasthttp.RequestCtx, a *app, rid []byte) string {
 	if isWebSocketUpgrade(&ctx.Request.Header) {
 		return s.proxyWebSocket(ctx, a, rid)
@@ -29,6 +40,20 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, a *app, rid []byte) string {
 		s.upstreamFailed(ctx, sl, err, rid)
 		return sl.cname
 	}
+	stream := up.BodyStream()
+	cl := up.Header.ContentLength()
+	if stream != nil && cl >= 0 && cl <= maxBufferedBody {
+		err := readBody(&ctx.Response, stream, cl)
+		_ = up.CloseBodyStream() // the upstream connection goes back to the pool
+		stream = nil
+		if err != nil {
+			ctx.Response.ResetBody()
+			fasthttp.ReleaseResponse(up)
+			sl.end()
+			s.upstreamFailed(ctx, sl, err, rid)
+			return sl.cname
+		}
+	}
 	h := &ctx.Response.Header
 	up.Header.CopyTo(h)
 	h.SetNoDefaultContentType(true)
@@ -36,13 +61,11 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, a *app, rid []byte) string {
 	if closeAsked {
 		h.SetConnectionClose()
 	}
-	stream := up.BodyStream()
-	if stream == nil { // HEAD, 204, 304: nothing more to send
+	if stream == nil { // read whole, or HEAD, 204, 304: nothing more to send
 		fasthttp.ReleaseResponse(up)
 		sl.end()
 		return sl.cname
 	}
-	cl := up.Header.ContentLength()
 	if cl < 0 {
 		cl = -1 // chunked to the client, flushed as the upstream sends
 		ctx.Response.ImmediateHeaderFlush = true
@@ -52,6 +75,22 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, a *app, rid []byte) string {
 	b.conn, b.writeTimeout = ctx.Conn(), s.cfg.Limits.WriteTimeout
 	ctx.Response.SetBodyStream(b, cl)
 	return sl.cname
+}
+
+// readBody reads exactly n bytes of stream into resp's pooled body buffer, growing it
+// only when it is too small, so steady traffic allocates nothing.
+func readBody(resp *fasthttp.Response, stream io.Reader, n int) error {
+	b := resp.SwapBody(nil)
+	if cap(b) < n {
+		b = make([]byte, n)
+	}
+	b = b[:n]
+	_, err := io.ReadFull(stream, b)
+	resp.SwapBody(b)
+	if err != nil {
+		return fmt.Errorf("reading the upstream response body: %w", err)
+	}
+	return nil
 }
 
 // prepareRequest turns the client's request into the upstream request in place:
@@ -102,6 +141,36 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 		b.lastExtend = now
 	}
 	return b.stream.Read(p)
+}
+
+// WriteTo is how fasthttp sends a body of known length: through a pooled buffer (the
+// socket's generic ReadFrom would allocate 32 KiB per response), flushing whatever a
+// read brought so the client gets bytes as the upstream sends them.
+func (b *upstreamBody) WriteTo(w io.Writer) (int64, error) {
+	bp := copyBufPool.Get().(*[]byte)
+	defer copyBufPool.Put(bp)
+	buf := *bp
+	bw, _ := w.(*bufio.Writer)
+	var n int64
+	for {
+		nr, rerr := b.Read(buf)
+		if nr > 0 {
+			nw, werr := w.Write(buf[:nr])
+			n += int64(nw)
+			if werr == nil && bw != nil && bw.Buffered() > 0 {
+				werr = bw.Flush()
+			}
+			if werr != nil {
+				return n, werr
+			}
+		}
+		switch {
+		case rerr == io.EOF:
+			return n, nil
+		case rerr != nil:
+			return n, rerr
+		}
+	}
 }
 
 // CloseWithError is called by fasthttp exactly once, after the body was written or

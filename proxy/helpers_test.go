@@ -76,6 +76,14 @@ func (u *upstream) serve(ctx *fasthttp.RequestCtx) {
 	u.hits.Add(1)
 	if u.quiet.Load() {
 		ctx.SetContentType("text/plain")
+		switch string(ctx.Path()) {
+		case "/bench/100k":
+			ctx.Response.SetBodyRaw(bench100K)
+			return
+		case "/bench/1m":
+			ctx.Response.SetBodyRaw(bench1M)
+			return
+		}
 		ctx.SetBodyString(u.name)
 		return
 	}

@@ -142,7 +142,7 @@ func (s *Server) listen() error {
 	var err error
 	s.httpLn = s.cfg.HTTPListener
 	if s.httpLn == nil {
-		if s.httpLn, err = net.Listen("tcp", s.cfg.HTTPAddr); err != nil {
+		if s.httpLn, err = listenTCP(s.cfg.HTTPAddr); err != nil {
 			return fmt.Errorf("listening for HTTP on %s: %w", s.cfg.HTTPAddr, err)
 		}
 	}
@@ -151,7 +151,7 @@ func (s *Server) listen() error {
 	}
 	ln := s.cfg.HTTPSListener
 	if ln == nil {
-		if ln, err = net.Listen("tcp", s.cfg.HTTPSAddr); err != nil {
+		if ln, err = listenTCP(s.cfg.HTTPSAddr); err != nil {
 			s.closeListeners()
 			return fmt.Errorf("listening for HTTPS on %s: %w", s.cfg.HTTPSAddr, err)
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -11,18 +10,30 @@ import (
 	"go.uber.org/zap"
 )
 
-// startPprof serves net/http/pprof on the loopback address in $EDGE_PPROF (for example
-// EDGE_PPROF=127.0.0.1:6060) when it is set. It is for profiling benchmarks only: the
-// address must be a loopback one, and nothing is served when the variable is empty.
-func startPprof(log *zap.Logger) {
-	addr := os.Getenv("EDGE_PPROF")
+// pprofEnv names the environment variable that turns on Go's profiling endpoints for
+// `edge run`: EDGE_PPROF=127.0.0.1:6060 serves /debug/pprof/ on that address. It is
+// off unless set, and it refuses any address that is not loopback, since profiles
+// reveal memory contents. It is a tool for benchmarking (docs/benchmarks.md).
+const pprofEnv = "EDGE_PPROF"
+
+// startPprof starts the profiling listener when EDGE_PPROF is set and returns its
+// address and a stop function ("" and a no-op when off). Failures are logged, never
+// fatal.
+func startPprof(log *zap.Logger) (string, func()) {
+	addr := os.Getenv(pprofEnv)
 	if addr == "" {
-		return
+		return "", func() {}
 	}
+	log = log.Named("pprof")
 	host, _, err := net.SplitHostPort(addr)
 	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-		log.Error("EDGE_PPROF must be a loopback host:port; profiling stays off", zap.String("addr", addr))
-		return
+		log.Warn("ignoring "+pprofEnv+": it must be a loopback IP and port", zap.String("value", addr))
+		return "", func() {}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Warn("cannot listen for "+pprofEnv, zap.String("addr", addr), zap.Error(err))
+		return "", func() {}
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -30,11 +41,8 @@ func startPprof(log *zap.Logger) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("pprof listener failed", zap.Error(err))
-		}
-	}()
-	log.Warn("pprof is served (EDGE_PPROF); do not leave this on in production", zap.String("addr", addr))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("profiling endpoints listening", zap.String("addr", ln.Addr().String()))
+	go func() { _ = srv.Serve(ln) }()
+	return ln.Addr().String(), func() { _ = srv.Close() }
 }

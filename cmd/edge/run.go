@@ -40,7 +40,6 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	defer func() { _ = log.Sync() }()
-	startPprof(log)
 	cfg, err := loadConfig(*path)
 	if err != nil {
 		fmt.Fprintf(stderr, "edge run: refusing to start:\n%v\n", err)
@@ -48,6 +47,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	_, stopPprof := startPprof(log)
+	defer stopPprof()
 	if err := serve(ctx, cfg, log, *grace); err != nil {
 		log.Error("edge stopped with an error", zap.Error(err))
 		return 1
