@@ -51,20 +51,7 @@ fi
 
 WORK=$(mktemp -d /tmp/edge-chat.XXXXXX)
 chmod 755 "$WORK"
-cleanup() {
-  local name p
-  for name in "${!PID[@]}"; do
-    # PostgreSQL: SIGINT is its fast shutdown (SIGTERM would wait for clients).
-    if [ "$name" = postgres ]; then kill -INT "${PID[$name]}" 2>/dev/null || true; else kill "${PID[$name]}" 2>/dev/null || true; fi
-  done
-  for name in "${!PID[@]}"; do
-    p=${PID[$name]}
-    for _ in $(seq 100); do alive "$p" || break; sleep 0.1; done
-    if alive "$p"; then kill -9 "$p" 2>/dev/null || true; fi
-  done
-  if [ "${BENCH_KEEP:-0}" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
+trap stop_all EXIT
 trap 'exit 130' INT TERM
 
 (cd bench && go build -o "$WORK/bin/" ./chatload) || die "building chatload failed"

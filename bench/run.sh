@@ -52,20 +52,7 @@ need_packages nginx:nginx haproxy:haproxy caddy:caddy wrk:wrk pebble:pebble \
 stop_system_services
 
 WORK=$(mktemp -d /tmp/edge-bench.XXXXXX)
-cleanup() {
-  local name p
-  for name in "${!PID[@]}"; do
-    p=${PID[$name]}
-    kill "$p" 2>/dev/null || true
-  done
-  for name in "${!PID[@]}"; do
-    p=${PID[$name]}
-    for _ in $(seq 50); do alive "$p" || break; sleep 0.1; done
-    if alive "$p"; then kill -9 "$p" 2>/dev/null || true; fi
-  done
-  if [ "${BENCH_KEEP:-0}" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
+trap stop_all EXIT
 trap 'exit 130' INT TERM
 
 say "building the upstream and report tools"

@@ -37,17 +37,7 @@ if why=$(edge_missing); then
 fi
 
 WORK=$(mktemp -d /tmp/edge-switch.XXXXXX)
-cleanup() {
-  local name p
-  for name in "${!PID[@]}"; do kill "${PID[$name]}" 2>/dev/null || true; done
-  for name in "${!PID[@]}"; do
-    p=${PID[$name]}
-    for _ in $(seq 50); do alive "$p" || break; sleep 0.1; done
-    if alive "$p"; then kill -9 "$p" 2>/dev/null || true; fi
-  done
-  if [ "${BENCH_KEEP:-0}" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
+trap stop_all EXIT
 trap 'exit 130' INT TERM
 
 (cd bench && go build -o "$WORK/bin/" ./upstream) || die "building the upstream failed"

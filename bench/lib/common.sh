@@ -153,3 +153,19 @@ json_str() {
   s=$(printf '%s' "$s" | tr '\n\r\t' '   ' | tr -d '\000-\037')
   printf '"%s"' "$s"
 }
+
+# stop_all stops every process in PID (SIGINT for the one named postgres: its fast
+# shutdown; SIGTERM would wait for clients), waits up to 10 s each, kills what is left,
+# and removes $WORK unless BENCH_KEEP=1. Scripts install it with: trap stop_all EXIT
+stop_all() {
+  local name p
+  for name in "${!PID[@]}"; do
+    if [ "$name" = postgres ]; then kill -INT "${PID[$name]}" 2>/dev/null || true; else kill "${PID[$name]}" 2>/dev/null || true; fi
+  done
+  for name in "${!PID[@]}"; do
+    p=${PID[$name]}
+    for _ in $(seq 100); do alive "$p" || break; sleep 0.1; done
+    if alive "$p"; then kill -9 "$p" 2>/dev/null || true; fi
+  done
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
+}
