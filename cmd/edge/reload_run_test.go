@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,17 +19,7 @@ func TestReloadRunningEdge(t *testing.T) {
 	one := startUpstream(t, "one", 0)
 	two := startUpstream(t, "two", 0)
 	idle := startUpstream(t, "idle", 0)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	f, err := listenerFile(ln)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	addr := ln.Addr().String()
+	addr, f := heldListener(t)
 	dir := shortSocketDir(t)
 	health := "    health: { path: /health, interval: 300ms, timeout: 200ms, rise: 1, fall: 3 }\n"
 	appOne := fmt.Sprintf("  one:\n    blue: %s\n    green: %s\n%s", one.addr, idle.addr, health)

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -319,12 +318,20 @@ func (l *load) finish() (ok, fail, retried int, errs []string) {
 	return l.ok, l.fail, l.retried, l.errs
 }
 
-var errNoFile = errors.New("listener has no file")
-
-func listenerFile(ln net.Listener) (*os.File, error) {
-	tl, ok := ln.(*net.TCPListener)
-	if !ok {
-		return nil, errNoFile
+// heldListener listens on a loopback port the way systemd's edge.socket would and
+// returns its address and a descriptor to pass to successive edge processes; both are
+// closed when the test ends.
+func heldListener(t *testing.T) (addr string, f *os.File) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return tl.File()
+	t.Cleanup(func() { ln.Close() })
+	f, err = ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return ln.Addr().String(), f
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"testing"
@@ -18,17 +17,7 @@ func TestRestartUnderLoadDropsNothing(t *testing.T) {
 	const loadWorkers = 8 // half keep-alive, half a new connection per request
 	blue := startUpstream(t, "blue", 1500*time.Millisecond)
 	green := startUpstream(t, "green", 0)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	f, err := listenerFile(ln)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	addr := ln.Addr().String()
+	addr, f := heldListener(t)
 	dir := t.TempDir()
 	cfg := writeEdgeConfig(t, dir, addr, fmt.Sprintf(`apps:
   web:
