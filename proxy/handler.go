@@ -61,13 +61,15 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 	rid := requestID(&ctx.Request.Header)
 	color := ""
 	switch {
+	case st != nil && st.redirect != nil:
+		st.redirect.answer(ctx)
+		rt = nil
 	case rt == nil:
 		writeErrorPage(ctx, fasthttp.StatusNotFound, rid)
-	case rt.kind == routeApp:
-		color = s.forward(ctx, rt.app, rid)
 	default:
-		rt.handler(ctx)
+		color = s.serveRoute(ctx, t, rt, rid)
 	}
+	applyHeaders(ctx, st, rt)
 	var a *app
 	if rt != nil {
 		a = rt.app
@@ -81,9 +83,15 @@ func (s *Server) redirect(ctx *fasthttp.RequestCtx) {
 	id := appendRequestID(rid[:0])
 	var buf [maxHostLen]byte
 	host, ok := normalizeHost(ctx.Host(), &buf)
-	if !ok || !redirectableHost(host) || s.table.Load().site(host) == nil {
+	st := s.table.Load().site(host)
+	if !ok || !redirectableHost(host) || st == nil {
 		writeErrorPage(ctx, fasthttp.StatusNotFound, id)
 		s.done(ctx, nil, nil, "", id)
+		return
+	}
+	if st.redirect != nil { // straight to the site's target, not via its own https:// name
+		st.redirect.answer(ctx)
+		s.done(ctx, st, nil, "", id)
 		return
 	}
 	uri := ctx.Request.Header.RequestURI()

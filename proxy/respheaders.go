@@ -1,0 +1,121 @@
+package proxy
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+)
+
+// headerOps is a compiled HeaderRules: byte slices in a fixed order, so applying
+// them allocates nothing and is the same on every request.
+type headerOps struct {
+	remove   [][]byte
+	set, add [][2][]byte
+}
+
+// frameHeaders are what edge itself decides about a message's framing and
+// connection; rules may not touch them.
+var frameHeaders = []string{"content-length", "transfer-encoding", "connection", "keep-alive",
+	"upgrade", "trailer", "te", "proxy-connection"}
+
+// CheckHeaderName reports whether name may be used in a header rule: an RFC 9110
+// token, and not one of the headers that frame the message.
+func CheckHeaderName(name string) error {
+	if name == "" {
+		return fmt.Errorf("a header name is empty")
+	}
+	for i := range len(name) {
+		if !isTokenChar(name[i]) {
+			return fmt.Errorf("header name %q contains %q, which is not allowed in a header name", name, name[i])
+		}
+	}
+	for _, f := range frameHeaders {
+		if strings.EqualFold(name, f) {
+			return fmt.Errorf("header %q frames the message and is set by edge itself; it cannot be changed", name)
+		}
+	}
+	return nil
+}
+
+// CheckHeaderValue refuses control characters (CR and LF would split the header).
+func CheckHeaderValue(name, value string) error {
+	for i := range len(value) {
+		if c := value[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return fmt.Errorf("the value of header %q contains the control character %q", name, c)
+		}
+	}
+	return nil
+}
+
+func isTokenChar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// CheckHeaderRules checks every name and value of r.
+func CheckHeaderRules(r HeaderRules) error {
+	for _, m := range []map[string]string{r.Set, r.Add} {
+		for k, v := range m {
+			if err := CheckHeaderName(k); err != nil {
+				return err
+			}
+			if err := CheckHeaderValue(k, v); err != nil {
+				return err
+			}
+		}
+	}
+	for _, k := range r.Remove {
+		if err := CheckHeaderName(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func compileHeaderRules(r HeaderRules) (*headerOps, error) {
+	if r.empty() {
+		return nil, nil
+	}
+	if err := CheckHeaderRules(r); err != nil {
+		return nil, err
+	}
+	ops := &headerOps{}
+	for _, k := range r.Remove {
+		ops.remove = append(ops.remove, []byte(k))
+	}
+	pairs := func(m map[string]string) [][2][]byte {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		out := make([][2][]byte, 0, len(keys))
+		for _, k := range keys {
+			out = append(out, [2][]byte{[]byte(k), []byte(m[k])})
+		}
+		return out
+	}
+	ops.set, ops.add = pairs(r.Set), pairs(r.Add)
+	return ops, nil
+}
+
+// apply runs remove, then set, then add, so "remove: [Server], set: {Server: x}" sets it.
+func (o *headerOps) apply(h *fasthttp.ResponseHeader) {
+	if o == nil {
+		return
+	}
+	for _, k := range o.remove {
+		h.DelBytes(k)
+	}
+	for _, kv := range o.set {
+		h.SetBytesKV(kv[0], kv[1])
+	}
+	for _, kv := range o.add {
+		h.AddBytesKV(kv[0], kv[1])
+	}
+}
