@@ -20,6 +20,7 @@ func (s *Server) handleHTTP(ctx *fasthttp.RequestCtx) {
 		s.route(ctx)
 		return
 	}
+	setServerHeader(ctx, false)
 	if s.cfg.ACMEChallenge != nil && s.cfg.ACMEChallenge(ctx) {
 		s.done(ctx, nil, nil, "", nil)
 		return
@@ -40,6 +41,7 @@ func (s *Server) handleHTTPS(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) refuseFraming(ctx *fasthttp.RequestCtx) {
+	setServerHeader(ctx, false)
 	var buf [32]byte
 	rid := appendRequestID(buf[:0])
 	writeErrorPage(ctx, fasthttp.StatusBadRequest, rid)
@@ -69,7 +71,7 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 	default:
 		color = s.serveRoute(ctx, t, rt, rid)
 	}
-	applyHeaders(ctx, st, rt)
+	setServerHeader(ctx, applyHeaders(ctx, st, rt))
 	var a *app
 	if rt != nil {
 		a = rt.app
@@ -139,6 +141,7 @@ func (s *Server) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 	var buf [32]byte
 	rid := appendRequestID(buf[:0])
 	writeErrorPage(ctx, status, rid)
+	setServerHeader(ctx, false)
 	if ce := s.log.Check(zap.DebugLevel, "refused a malformed request"); ce != nil {
 		ce.Write(zap.ByteString("request_id", rid), zap.Int("status", status), zap.Error(err))
 	}

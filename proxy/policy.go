@@ -58,14 +58,24 @@ func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, t *table, rt *route, rid [
 }
 
 // applyHeaders runs the site's header rules, then the route's, on whatever response
-// was produced (proxied, static, handler, redirect or edge's own error page).
-func applyHeaders(ctx *fasthttp.RequestCtx, st *site, rt *route) {
+// was produced (proxied, static, handler, redirect or edge's own error page). It
+// reports whether the rules removed Server.
+func applyHeaders(ctx *fasthttp.RequestCtx, st *site, rt *route) (removedServer bool) {
 	if st == nil {
-		return
+		return false
 	}
 	h := &ctx.Response.Header
-	st.headers.apply(h)
-	if rt != nil {
-		rt.headers.apply(h)
+	removedServer = st.headers.apply(h)
+	if rt != nil && rt.headers != nil {
+		removedServer = rt.headers.apply(h) || (removedServer && len(h.Server()) == 0)
+	}
+	return removedServer
+}
+
+// setServerHeader names edge in Server when the response has none (an app's own
+// Server header passes through) and no header rule removed it.
+func setServerHeader(ctx *fasthttp.RequestCtx, removed bool) {
+	if !removed && len(ctx.Response.Header.Server()) == 0 {
+		ctx.Response.Header.SetServer("edge")
 	}
 }

@@ -11,8 +11,9 @@ import (
 // headerOps is a compiled HeaderRules: byte slices in a fixed order, so applying
 // them allocates nothing and is the same on every request.
 type headerOps struct {
-	remove   [][]byte
-	set, add [][2][]byte
+	remove        [][]byte
+	set, add      [][2][]byte
+	removesServer bool // Server is removed and not set again
 }
 
 // frameHeaders are what edge itself decides about a message's framing and
@@ -101,13 +102,24 @@ func compileHeaderRules(r HeaderRules) (*headerOps, error) {
 		return out
 	}
 	ops.set, ops.add = pairs(r.Set), pairs(r.Add)
+	for _, k := range r.Remove {
+		if strings.EqualFold(k, "server") {
+			ops.removesServer = true
+		}
+	}
+	for _, kv := range append(append([][2][]byte(nil), ops.set...), ops.add...) {
+		if strings.EqualFold(string(kv[0]), "server") {
+			ops.removesServer = false
+		}
+	}
 	return ops, nil
 }
 
-// apply runs remove, then set, then add, so "remove: [Server], set: {Server: x}" sets it.
-func (o *headerOps) apply(h *fasthttp.ResponseHeader) {
+// apply runs remove, then set, then add, so "remove: [Server], set: {Server: x}"
+// sets it. It reports whether Server ends up removed.
+func (o *headerOps) apply(h *fasthttp.ResponseHeader) (removedServer bool) {
 	if o == nil {
-		return
+		return false
 	}
 	for _, k := range o.remove {
 		h.DelBytes(k)
@@ -118,4 +130,5 @@ func (o *headerOps) apply(h *fasthttp.ResponseHeader) {
 	for _, kv := range o.add {
 		h.AddBytesKV(kv[0], kv[1])
 	}
+	return o.removesServer
 }
