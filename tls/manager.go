@@ -27,6 +27,7 @@ type Manager struct {
 	tlsConf *tls.Config
 	book    *statusBook
 	hosts   atomic.Pointer[hostList] // managed names; replaced by SetHosts
+	own     atomic.Pointer[ownCertSet] // operator-supplied certificates; SetOwnCertificates
 
 	ctx    context.Context // cancelled by Shutdown; bounds every ACME operation
 	cancel context.CancelFunc
@@ -74,22 +75,25 @@ func New(cfg Config, log *zap.Logger) (*Manager, error) {
 		OnEvent:        m.onEvent,
 		ShouldEmitFunc: shouldEmit,
 	})
-	issuer := certmagic.NewACMEIssuer(m.magic, certmagic.ACMEIssuer{
-		CA:                      s.caURL,
-		Email:                   s.email,
-		Agreed:                  true, // configuring a CA is agreeing to its terms; never prompt
-		DisableHTTPChallenge:    s.noHTTP01,
-		DisableTLSALPNChallenge: s.noALPN01,
-		// Challenges are answered from memory by this process's listeners; nothing
-		// needs to be shared through storage.
-		DisableDistributedSolvers: true,
-		ListenHost:                s.listenHost,
-		AltHTTPPort:               s.httpPort,
-		AltTLSALPNPort:            s.httpsPort,
-		TrustedRoots:              s.roots,
-		Logger:                    cmLog,
-	})
-	m.magic.Issuers = []certmagic.Issuer{issuer}
+	// One issuer per CA: certmagic tries them in this order and moves to the next
+	// when one fails to issue.
+	for _, ca := range s.caURLs {
+		m.magic.Issuers = append(m.magic.Issuers, certmagic.NewACMEIssuer(m.magic, certmagic.ACMEIssuer{
+			CA:                      ca,
+			Email:                   s.email,
+			Agreed:                  true, // configuring a CA is agreeing to its terms; never prompt
+			DisableHTTPChallenge:    s.noHTTP01,
+			DisableTLSALPNChallenge: s.noALPN01,
+			// Challenges are answered from memory by this process's listeners; nothing
+			// needs to be shared through storage.
+			DisableDistributedSolvers: true,
+			ListenHost:                s.listenHost,
+			AltHTTPPort:               s.httpPort,
+			AltTLSALPNPort:            s.httpsPort,
+			TrustedRoots:              s.roots,
+			Logger:                    cmLog,
+		}))
+	}
 	m.hosts.Store(&hostList{names: s.hosts, set: s.hostSet})
 	m.tlsConf = m.newTLSConfig()
 	return m, nil
@@ -120,7 +124,7 @@ func (m *Manager) Start() error {
 	defer m.mu.Unlock() // SetHosts waits until management has started
 	hosts := m.hosts.Load().names
 	if len(hosts) == 0 {
-		m.log.Warn("no hosts to manage; no certificate will be requested and every TLS handshake will fail")
+		m.log.Warn("no hosts to manage over ACME; handshakes succeed only for names with an own certificate")
 		return nil
 	}
 	if err := m.checkChallengeListeners(); err != nil {
@@ -128,7 +132,7 @@ func (m *Manager) Start() error {
 	}
 	m.log.Info("managing certificates",
 		zap.Strings("hosts", hosts),
-		zap.String("ca", m.s.caURL),
+		zap.Strings("ca", m.s.caURLs),
 		zap.String("storage", m.s.storageDir),
 		zap.Bool("http_01", !m.s.noHTTP01),
 		zap.Bool("tls_alpn_01", !m.s.noALPN01))
