@@ -55,7 +55,7 @@ func summarize(cfg *config.Config) string {
 	for _, s := range cfg.Proxy.Sites {
 		fmt.Fprintf(&b, "site     %s\n", strings.Join(s.Hosts, ", "))
 		for _, r := range s.Routes {
-			fmt.Fprintf(&b, "           %-12s → %s\n", r.Path, routeTarget(r.App, r.Handler, r.Static != nil, staticRoot(r.Static)))
+			fmt.Fprintf(&b, "           %-12s → %s\n", r.Path, routeTarget(r.App, r.Handler, r.Static != nil, staticRoot(config.StaticFiles(r))))
 		}
 	}
 	if cfg.ChatEnabled {

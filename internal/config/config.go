@@ -9,6 +9,7 @@ import (
 
 	"github.com/edge-server/edge/chat"
 	"github.com/edge-server/edge/proxy"
+	"github.com/edge-server/edge/static"
 	edgetls "github.com/edge-server/edge/tls"
 )
 
@@ -30,6 +31,13 @@ type Config struct {
 	// At is where the values were written, recorded by the decoder; validation and
 	// reload report at it.
 	At Positions
+}
+
+// StaticFiles is the file server settings of a route decoded from a file (static:),
+// or nil for other routes.
+func StaticFiles(r proxy.RouteConfig) *static.Config {
+	files, _ := r.Static.(*static.Config)
+	return files
 }
 
 // Defaults, documented in docs/config.md.

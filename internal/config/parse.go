@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/edge-server/edge/proxy"
+	"github.com/edge-server/edge/static"
 )
 
 // Check parses and validates, returning every problem from both steps together as
@@ -159,7 +160,7 @@ func (d *decoder) sites(n *yaml.Node, where string, cfg *Config) {
 func (d *decoder) route(n *yaml.Node, where string, at *Pos, cfg *Config) proxy.RouteConfig {
 	r := proxy.RouteConfig{}
 	record(n, at)
-	var static proxy.StaticConfig
+	files := &static.Config{}
 	staticKeys := false
 	isChat := false
 	d.mapping(n, where, map[string]field{
@@ -167,19 +168,19 @@ func (d *decoder) route(n *yaml.Node, where string, at *Pos, cfg *Config) proxy.
 		"app":  func(v *yaml.Node, p string) { r.App = d.str(v, p, nil) },
 		"chat": func(v *yaml.Node, p string) { isChat = d.boolean(v, p, nil) },
 		"static": func(v *yaml.Node, p string) {
-			static.Root = d.str(v, p, nil)
-			r.Static = &static
+			files.Root = d.str(v, p, nil)
+			r.Static = files
 		},
-		"spa":           func(v *yaml.Node, p string) { static.SPA = d.boolean(v, p, nil); staticKeys = true },
-		"cache_control": func(v *yaml.Node, p string) { static.CacheControl = d.str(v, p, nil); staticKeys = true },
+		"spa":           func(v *yaml.Node, p string) { files.SPA = d.boolean(v, p, nil); staticKeys = true },
+		"cache_control": func(v *yaml.Node, p string) { files.CacheControl = d.str(v, p, nil); staticKeys = true },
 		"immutable_cache_control": func(v *yaml.Node, p string) {
-			static.ImmutableCacheControl = d.str(v, p, nil)
+			files.ImmutableCacheControl = d.str(v, p, nil)
 			staticKeys = true
 		},
-		"compress": func(v *yaml.Node, p string) { static.Compress = d.boolean(v, p, nil); staticKeys = true },
+		"compress": func(v *yaml.Node, p string) { files.Compress = d.boolean(v, p, nil); staticKeys = true },
 	})
 	if r.Static != nil && !hasKey(n, "compress") {
-		static.Compress = true
+		files.Compress = true
 	}
 	if staticKeys && r.Static == nil {
 		d.errorf(n, "%s sets spa/cache_control/compress but has no static directory", where)

@@ -172,12 +172,12 @@ func (v *validator) sites(apps map[string]bool, fs FS) {
 		for j, r := range s.Routes {
 			rat := at.Route(j)
 			v.route(rat, r.Path, r.App, r.Handler, r.Static != nil, paths, apps)
-			if r.Static != nil && r.Static.Root != "" {
+			if files := StaticFiles(r); files != nil && files.Root != "" {
 				// A missing directory is a warning, as in nginx and Caddy: the frontend
 				// is often deployed after edge, and until then those paths answer 404.
-				if err := fs.IsDir(r.Static.Root); err != nil {
+				if err := fs.IsDir(files.Root); err != nil {
 					v.cfg.Warnings = append(v.cfg.Warnings, Error{File: v.cfg.Path, Line: rat.Line,
-						Msg: fmt.Sprintf("static directory %q cannot be used yet (%v); its routes answer 404 until it exists", r.Static.Root, err)})
+						Msg: fmt.Sprintf("static directory %q cannot be used yet (%v); its routes answer 404 until it exists", files.Root, err)})
 				}
 			}
 		}
