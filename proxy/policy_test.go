@@ -4,15 +4,25 @@ import (
 	"encoding/base64"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
 )
+
+// fileMount stands in for the static file server: it answers like one.
+type fileMount struct{}
+
+func (fileMount) NewHandler(string, *zap.Logger) (fasthttp.RequestHandler, error) {
+	return func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("Cache-Control", "no-cache")
+		ctx.SetContentType("text/html; charset=utf-8")
+		ctx.SetBodyString("<p>static</p>")
+	}, nil
+}
 
 // fromAddr is a client whose connections come from the given loopback source address.
 func fromAddr(s *Server, src string) *fasthttp.HostClient {
@@ -32,10 +42,6 @@ func TestResponseHeaderRules(t *testing.T) {
 		ctx.Response.Header.Set("X-Frame-Options", "SAMEORIGIN")
 		ctx.SetBodyString("app")
 	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte("<p>static</p>"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	cfg := oneApp(blue, green, shortTempDir(t))
 	cfg.Apps = append(cfg.Apps, AppConfig{Name: "dead", Blue: deadAddr(t), Green: deadAddr(t), Health: fastHealth})
 	cfg.Sites[0].Headers = HeaderRules{
@@ -46,7 +52,7 @@ func TestResponseHeaderRules(t *testing.T) {
 	cfg.Sites[0].Routes = []RouteConfig{
 		{Path: "/api/", App: "web", Headers: HeaderRules{Set: map[string]string{"X-Frame-Options": "SAMEORIGIN", "Cache-Control": "no-store"}}},
 		{Path: "/down/", App: "dead"},
-		{Path: "/static/", Static: &StaticConfig{Root: dir}},
+		{Path: "/static/", Static: fileMount{}},
 		{Path: "/old/", Redirect: &RedirectConfig{To: "/new/"}},
 	}
 	s := startProxy(t, cfg)

@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 
+	"github.com/edge-server/edge/internal/config"
 	"github.com/edge-server/edge/proxy"
 )
 
@@ -256,15 +257,15 @@ func TestDemo(t *testing.T) {
 }
 
 func TestProxyConfigWiring(t *testing.T) {
-	cfg := newDefaultConfig("x.yaml")
+	cfg := config.Default("x.yaml")
 	cfg.StateDir = "/var/lib/edge-test"
 	pc := proxyConfig(cfg)
-	if pc.StateFile != "/var/lib/edge-test/state.json" || pc.AdminSocket != defaultAdminSocket || !pc.AccessLog {
+	if pc.StateFile != "/var/lib/edge-test/state.json" || pc.AdminSocket != config.DefaultAdminSocket || !pc.AccessLog {
 		t.Fatalf("%+v", pc)
 	}
 }
 
-func mustDaemon(t *testing.T, cfg *config) *opsDaemon {
+func mustDaemon(t *testing.T, cfg *config.Config) *opsDaemon {
 	t.Helper()
 	d, err := newOpsDaemon(cfg, zap.NewNop())
 	if err != nil {
