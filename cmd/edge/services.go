@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"path/filepath"
 	"time"
 
@@ -53,6 +54,12 @@ func buildServices(cfg *config.Config, log *zap.Logger, d *opsDaemon) ([]service
 		}
 	})
 	if certs != nil {
+		own := newOwnCertWatcher(certs.SetOwnCertificates, log)
+		if err := own.apply(cfg.OwnCerts); err != nil {
+			return nil, fmt.Errorf("loading the sites' own certificates: %w", err)
+		}
+		d.reload.addStep("own certificates", func(next *config.Config) error { return own.apply(next.OwnCerts) })
+		d.every(ownCertInterval, own.poll)
 		d.reload.addCertificates(certs.SetHosts) // new hosts get certificates on reload
 		d.every(time.Minute, func() {
 			for _, c := range certs.Status() {
