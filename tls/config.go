@@ -80,7 +80,7 @@ type settings struct {
 	hosts      []string            // lowercase, deduplicated, in the given order
 	hostSet    map[string]struct{} // same names, for lookups during handshakes
 	email      string
-	caURLs     []string // in the order they are tried
+	caURLs     []string       // in the order they are tried
 	roots      *x509.CertPool // nil: system roots only
 	storageDir string
 	listenHost string

@@ -26,7 +26,7 @@ type Manager struct {
 	magic   *certmagic.Config
 	tlsConf *tls.Config
 	book    *statusBook
-	hosts   atomic.Pointer[hostList] // managed names; replaced by SetHosts
+	hosts   atomic.Pointer[hostList]   // managed names; replaced by SetHosts
 	own     atomic.Pointer[ownCertSet] // operator-supplied certificates; SetOwnCertificates
 
 	ctx    context.Context // cancelled by Shutdown; bounds every ACME operation
