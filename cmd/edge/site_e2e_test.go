@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -356,4 +357,96 @@ func selfSignedPEM(t *testing.T, serial int64, from, until time.Time, hosts ...s
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
+}
+
+// TestOwnCertificateThroughEdge: a site with tls: {cert, key} is served that
+// certificate over HTTPS without any CA, status reports its file and expiry, a
+// replaced file is picked up while edge runs, and a broken replacement is not.
+func TestOwnCertificateThroughEdge(t *testing.T) {
+	app := startSiteApp(t)
+	dir := shortSocketDir(t)
+	now := time.Now()
+	const host = "own.example.test"
+	certPath, keyPath := writeCertPair(t, dir, "own", 11, now.Add(-time.Hour), now.Add(45*24*time.Hour), host)
+	httpAddr, httpsAddr := freeAddr(t), freeAddr(t)
+	conf := filepath.Join(dir, "edge.yaml")
+	yaml := fmt.Sprintf(`state_dir: %s/state
+admin_socket: %s/admin.sock
+metrics: ""
+listen: { http: %q, https: %q }
+tls: { ca: "http://127.0.0.1:1/no-acme-needed" }
+apps:
+  web: { blue: %q, green: "127.0.0.1:1" }
+sites:
+  - hosts: [%s]
+    tls: { cert: %s, key: %s }
+    routes: [{ path: /, app: web }]
+`, dir, dir, httpAddr, httpsAddr, app.addr, host, certPath, keyPath)
+	if err := os.WriteFile(conf, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startEdge(t, conf, nil, "")
+	p.waitReady(t)
+
+	served := func() (int64, error) {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", httpsAddr,
+			&tls.Config{ServerName: host, InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+		if err != nil {
+			return 0, err
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].SerialNumber.Int64(), nil
+	}
+	if s, err := served(); err != nil || s != 11 {
+		t.Fatalf("served serial %d (%v), want 11", s, err)
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: host, InsecureSkipVerify: true}}
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest("GET", "https://"+httpsAddr+"/page", nil)
+	req.Host = host
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("HTTPS through the own certificate: %d", resp.StatusCode)
+	}
+
+	code, out := edgeCLI(t, "status", "--json", "--config", conf)
+	if code != 0 || !strings.Contains(out, `"name": "`+host+`"`) || !strings.Contains(out, `"source": "file `+certPath+`"`) || !strings.Contains(out, `"days_left": 44`) {
+		t.Fatalf("edge status --json (%d): %s", code, out)
+	}
+	code, out = edgeCLI(t, "status", "--config", conf)
+	if code != 0 || !strings.Contains(out, "file "+certPath) {
+		t.Fatalf("edge status (%d): %s", code, out)
+	}
+
+	// A renewal by another tool: new files, picked up by the file check.
+	writeCertPair(t, dir, "own", 12, now.Add(-time.Hour), now.Add(90*24*time.Hour), host)
+	eventuallyWithin(t, 25*time.Second, "the replaced certificate to be served", func() bool { s, _ := served(); return s == 12 })
+	// A broken replacement (the key of another pair) is refused; 12 keeps serving.
+	_, otherKey := writeCertPair(t, dir, "other", 13, now.Add(-time.Hour), now.Add(90*24*time.Hour), host)
+	otherKeyPEM, _ := os.ReadFile(otherKey)
+	writeCertPair(t, dir, "own", 14, now.Add(-time.Hour), now.Add(90*24*time.Hour), host)
+	if err := os.WriteFile(keyPath, otherKeyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eventuallyWithin(t, 25*time.Second, "the broken pair to be reported", func() bool {
+		return strings.Contains(p.logs.String(), "cannot be served; the previous certificate stays")
+	})
+	if s, err := served(); err != nil || s != 12 {
+		t.Fatalf("after a broken replacement, served serial %d (%v), want 12", s, err)
+	}
+}
+
+func eventuallyWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
