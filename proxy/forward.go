@@ -25,16 +25,24 @@ const maxBufferedBody = 128 << 10
 // A body of unknown length or over maxBufferedBody is streamed: it is not buffered
 // whole, and the request stays in flight (for drains and metrics) until the last byte
 // went to the client.
-func (s *Server) forward(ctx *fasthttp.RequestCtx, a *app, rid []byte) string {
+func (s *Server) forward(ctx *fasthttp.RequestCtx, a *app, rid []byte, t requestTarget) string {
 	if isWebSocketUpgrade(&ctx.Request.Header) {
-		return s.proxyWebSocket(ctx, a, rid)
+		return s.proxyWebSocket(ctx, a, rid, t)
 	}
 	sl := a.acquire()
 	sl.begin()
-	req := &ctx.Request
-	closeAsked := prepareRequest(ctx, false)
+	out := fasthttp.AcquireRequest()
+	closeAsked := buildUpstreamRequest(out, ctx, t, rid, false)
 	up := fasthttp.AcquireResponse()
-	if err := sl.do(req, up); err != nil {
+	err := sl.do(out, up)
+	fasthttp.ReleaseRequest(out)
+	if err == nil && up.StatusCode() == fasthttp.StatusSwitchingProtocols {
+		// Nothing asked for an upgrade. upConn has marked the connection, so the pool
+		// never writes another request into it.
+		err = errUnaskedSwitch
+		_ = up.CloseBodyStream()
+	}
+	if err != nil {
 		fasthttp.ReleaseResponse(up)
 		sl.end()
 		s.upstreamFailed(ctx, sl, err, rid)
@@ -91,19 +99,6 @@ func readBody(resp *fasthttp.Response, stream io.Reader, n int) error {
 		return fmt.Errorf("reading the upstream response body: %w", err)
 	}
 	return nil
-}
-
-// prepareRequest turns the client's request into the upstream request in place:
-// hop-by-hop headers out, forwarding headers in, the Host header kept as sent.
-func prepareRequest(ctx *fasthttp.RequestCtx, upgrade bool) (closeAsked bool) {
-	req := &ctx.Request
-	req.UseHostHeader = true
-	if ctx.IsTLS() { // upstreams speak plain HTTP; fasthttp refuses a scheme mismatch
-		req.URI().SetScheme("http")
-	}
-	closeAsked = stripRequestHopByHop(&req.Header, upgrade)
-	setForwarded(&req.Header, ctx.RemoteAddr(), ctx.IsTLS())
-	return closeAsked
 }
 
 // upstreamFailed answers 502 or 504 and logs why.

@@ -21,12 +21,13 @@ func isWebSocketUpgrade(h *fasthttp.RequestHeader) bool {
 // proxyWebSocket passes a WebSocket handshake to the live color. On 101 it hijacks
 // the client connection and relays bytes both ways; any other answer is forwarded
 // as a normal response.
-func (s *Server) proxyWebSocket(ctx *fasthttp.RequestCtx, a *app, rid []byte) string {
+func (s *Server) proxyWebSocket(ctx *fasthttp.RequestCtx, a *app, rid []byte, t requestTarget) string {
 	sl := a.acquire()
 	sl.begin()
 	defer sl.end() // the handshake is the request; the socket is tracked apart
-	req := &ctx.Request
-	prepareRequest(ctx, true)
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	buildUpstreamRequest(req, ctx, t, rid, true)
 	up, err := sl.dialRaw()
 	if err != nil {
 		s.upstreamFailed(ctx, sl, err, rid)
