@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -53,6 +54,7 @@ type upConn struct {
 	headN    int
 	headDone bool
 	switched bool
+	peerEOF  atomic.Bool // the upstream closed its side: whatever was being read ends here
 }
 
 func (c *upConn) Read(p []byte) (int, error) {
@@ -68,6 +70,9 @@ func (c *upConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if !c.headDone && n > 0 {
 		c.watchHead(p[:n])
+	}
+	if err == io.EOF {
+		c.peerEOF.Store(true)
 	}
 	if err != nil && c.killed.Load() {
 		err = errCut
@@ -144,6 +149,20 @@ func (s *connSet) remove(c *upConn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+}
+
+// peerEnded reports whether the tracked connection whose local address is laddr read
+// the upstream's end of stream. A chunked body whose stream ends that way was cut: a
+// complete one ends with its last chunk, which leaves the connection open.
+func (s *connSet) peerEnded(laddr net.Addr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.Conn.LocalAddr() == laddr {
+			return c.peerEOF.Load()
+		}
+	}
+	return false
 }
 
 func (s *connSet) len() int {

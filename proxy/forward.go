@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -62,6 +63,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, a *app, rid []byte, t request
 			return sl.cname
 		}
 	}
+	chunked := up.Header.ContentLength() == -1
 	h := &ctx.Response.Header
 	up.Header.CopyTo(h)
 	h.SetNoDefaultContentType(true)
@@ -81,6 +83,8 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, a *app, rid []byte, t request
 	b := bodyPool.Get().(*upstreamBody)
 	b.resp, b.stream, b.slot = up, stream, sl
 	b.conn, b.writeTimeout = ctx.Conn(), s.cfg.Limits.WriteTimeout
+	b.size, b.chunked, b.upAddr, b.log = cl, chunked, up.LocalAddr(), s.log
+	b.ridLen = copy(b.rid[:], rid)
 	ctx.Response.SetBodyStream(b, cl)
 	return sl.cname
 }
@@ -119,6 +123,12 @@ func (s *Server) upstreamFailed(ctx *fasthttp.RequestCtx, sl *slot, err error, r
 // read also pushes the client's write deadline forward, so a long stream (SSE) is
 // bounded by the write timeout per write, not in total. Close returns the upstream
 // connection to its pool and ends the request's in-flight accounting.
+//
+// A body the upstream abandons (closed, reset or timed out before its end) is
+// reported to fasthttp as an error, never as the end: fasthttp then closes the client
+// connection without the terminating chunk, or short of the Content-Length, so the
+// client can tell the body is truncated (nginx does the same). It is counted
+// (Metrics.ResponseCut) and logged.
 type upstreamBody struct {
 	resp         *fasthttp.Response
 	stream       io.Reader
@@ -126,7 +136,18 @@ type upstreamBody struct {
 	conn         net.Conn
 	writeTimeout time.Duration
 	lastExtend   time.Time
+	size         int      // Content-Length, or -1
+	got          int      // bytes read so far
+	chunked      bool     // the upstream sent it chunked: only the last chunk ends it
+	upAddr       net.Addr // local address of the upstream connection, to find it in the slot
+	log          *zap.Logger
+	rid          [128]byte // request id for the cut log line (the request may be gone by then)
+	ridLen       int
+	cut          bool
 }
+
+// errBodyCut is what fasthttp sees when the upstream ended a body early.
+var errBodyCut = errors.New("the upstream ended the response body before its end")
 
 var bodyPool = sync.Pool{New: func() any { return new(upstreamBody) }}
 
@@ -135,7 +156,26 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 		_ = b.conn.SetWriteDeadline(now.Add(b.writeTimeout))
 		b.lastExtend = now
 	}
-	return b.stream.Read(p)
+	n, err := b.stream.Read(p)
+	b.got += n
+	if err == io.EOF && (b.size >= 0 && b.got < b.size || b.chunked && b.slot.conns.peerEnded(b.upAddr)) {
+		err = errBodyCut
+	}
+	if err != nil && err != io.EOF && !b.cut {
+		b.cutBody(err)
+	}
+	return n, err
+}
+
+// cutBody counts and logs a body the upstream did not complete.
+func (b *upstreamBody) cutBody(err error) {
+	b.cut = true
+	b.slot.metrics.ResponseCut(b.slot.app, b.slot.cname)
+	if ce := b.log.Check(zap.WarnLevel, "upstream response cut mid-body; closing the client connection"); ce != nil {
+		ce.Write(zap.ByteString("request_id", b.rid[:b.ridLen]), zap.String("app", b.slot.app),
+			zap.String("color", b.slot.cname), zap.String("upstream", b.slot.addr),
+			zap.Int("bytes_sent", b.got), zap.Int("content_length", b.size), zap.Error(err))
+	}
 }
 
 // WriteTo is how fasthttp sends a body of known length: through a pooled buffer (the

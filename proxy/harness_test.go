@@ -20,7 +20,9 @@ type rawUpstream struct {
 	ln      net.Listener
 	mu      sync.Mutex
 	got     []string
-	respond func(head string) string // nil: a 2-byte 200
+	connOf  []int                    // which connection (in accept order) each request came on
+	respond func(head string) string // nil: a 2-byte 200; a "!CUT!" prefix closes the connection after writing
+	nconns  int
 	conns   sync.WaitGroup
 	open    []net.Conn
 }
@@ -53,17 +55,19 @@ func (u *rawUpstream) accept() {
 		}
 		u.mu.Lock()
 		u.open = append(u.open, c)
+		id := u.nconns
+		u.nconns++
 		u.mu.Unlock()
 		u.conns.Add(1)
 		go func() {
 			defer u.conns.Done()
 			defer c.Close()
-			u.serveConn(c)
+			u.serveConn(c, id)
 		}()
 	}
 }
 
-func (u *rawUpstream) serveConn(c net.Conn) {
+func (u *rawUpstream) serveConn(c net.Conn, id int) {
 	br := bufio.NewReader(c)
 	for {
 		var head strings.Builder
@@ -89,16 +93,19 @@ func (u *rawUpstream) serveConn(c net.Conn) {
 		if !strings.HasPrefix(h, "GET /health ") {
 			u.mu.Lock()
 			u.got = append(u.got, h+string(body))
+			u.connOf = append(u.connOf, id)
 			u.mu.Unlock()
 		}
 		resp := "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 		if u.respond != nil && !strings.HasPrefix(h, "GET /health ") {
 			resp = u.respond(h)
 		}
+		cut := strings.HasPrefix(resp, "!CUT!")
+		resp = strings.TrimPrefix(resp, "!CUT!")
 		if _, err := io.WriteString(c, resp); err != nil {
 			return
 		}
-		if strings.Contains(resp, "\r\nConnection: close\r\n") {
+		if cut || strings.Contains(resp, "\r\nConnection: close\r\n") {
 			return
 		}
 	}
