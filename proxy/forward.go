@@ -51,8 +51,15 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, a *app, rid []byte, t request
 	}
 	stream := up.BodyStream()
 	cl := up.Header.ContentLength()
-	if stream != nil && cl >= 0 && cl <= maxBufferedBody {
-		err := readBody(&ctx.Response, stream, cl)
+	chunked := cl == -1
+	if stream != nil && (cl >= 0 && cl <= maxBufferedBody || cl < 0 && !ctx.Request.Header.IsHTTP11()) {
+		if cl >= 0 {
+			err = readBody(&ctx.Response, stream, cl)
+		} else {
+			// An HTTP/1.0 client cannot read chunks and fasthttp cannot send a body
+			// delimited by the close, so edge reads it whole, bounded by the body limit.
+			err = s.readWholeBody(&ctx.Response, stream, sl, up, chunked)
+		}
 		_ = up.CloseBodyStream() // the upstream connection goes back to the pool
 		stream = nil
 		if err != nil {
@@ -63,7 +70,6 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, a *app, rid []byte, t request
 			return sl.cname
 		}
 	}
-	chunked := up.Header.ContentLength() == -1
 	h := &ctx.Response.Header
 	up.Header.CopyTo(h)
 	h.SetNoDefaultContentType(true)
@@ -102,6 +108,23 @@ func readBody(resp *fasthttp.Response, stream io.Reader, n int) error {
 	if err != nil {
 		return fmt.Errorf("reading the upstream response body: %w", err)
 	}
+	return nil
+}
+
+// readWholeBody reads a body of unknown length to its end, at most MaxBodyBytes. A
+// chunked body whose connection ended before the last chunk is an error, not an end.
+func (s *Server) readWholeBody(resp *fasthttp.Response, stream io.Reader, sl *slot, up *fasthttp.Response, chunked bool) error {
+	limit := int64(s.cfg.Limits.MaxBodyBytes)
+	b, err := io.ReadAll(io.LimitReader(stream, limit+1))
+	switch {
+	case err != nil:
+		return fmt.Errorf("reading the upstream response body: %w", err)
+	case int64(len(b)) > limit:
+		return fmt.Errorf("reading the upstream response body for an HTTP/1.0 client: over %d bytes", limit)
+	case chunked && sl.conns.peerEnded(up.LocalAddr()):
+		return fmt.Errorf("reading the upstream response body: %w", errBodyCut)
+	}
+	resp.SetBodyRaw(b)
 	return nil
 }
 

@@ -145,3 +145,29 @@ func TestCutResponseNotCompleted(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTP10ClientGetsNoChunks: an HTTP/1.0 client cannot read chunked encoding; a
+// chunked upstream answer reaches it as a body delimited by the connection close.
+func TestHTTP10ClientGetsNoChunks(t *testing.T) {
+	u := startRawUpstream(t)
+	u.respond = func(string) string {
+		return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+	}
+	s := startProxy(t, rawApp(t, u))
+	out := rawExchange(t, s.HTTPAddr(), "GET / HTTP/1.0\r\nHost: a.example\r\n\r\n")
+	head, body, _ := strings.Cut(out, "\r\n\r\n")
+	if !strings.HasPrefix(head, "HTTP/1.") || strings.Contains(strings.ToLower(head), "chunked") || body != "hello world" {
+		t.Fatalf("answer to HTTP/1.0: %q", out)
+	}
+}
+
+// TestHTTP10ClientCutChunkedIs502: read whole for an HTTP/1.0 client, a chunked body
+// cut before its last chunk is a clean 502, not a short 200.
+func TestHTTP10ClientCutChunkedIs502(t *testing.T) {
+	u := startRawUpstream(t)
+	u.respond = func(string) string { return "!CUT!HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n" }
+	s := startProxy(t, rawApp(t, u))
+	if out := rawExchange(t, s.HTTPAddr(), "GET / HTTP/1.0\r\nHost: a.example\r\n\r\n"); statusOf(out) != 502 {
+		t.Fatalf("answer %q", out)
+	}
+}

@@ -315,3 +315,24 @@ func TestForwardingTable(t *testing.T) {
 		})
 	}
 }
+
+// TestBareLFHeaderEndIsBounded: fasthttp v1.74 only ends a header section at CRLF CRLF,
+// so a section ending in LF LF waits for more bytes. The read timeout bounds the wait
+// and the client gets a 408; the upstream sees nothing (docs/proxy.md, known gap).
+func TestBareLFHeaderEndIsBounded(t *testing.T) {
+	u := startRawUpstream(t)
+	cfg := rawApp(t, u)
+	cfg.Limits.ReadTimeout = 500 * time.Millisecond
+	s := startProxy(t, cfg)
+	start := time.Now()
+	out := rawExchange(t, s.HTTPAddr(), "GET /lf HTTP/1.1\nHost: a.example\n\n")
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("answered after %s", d)
+	}
+	if st := statusOf(out); st != 408 {
+		t.Fatalf("answer %q", out)
+	}
+	if n := u.count(); n != 0 {
+		t.Fatalf("upstream saw %d requests", n)
+	}
+}
