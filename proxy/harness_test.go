@@ -195,6 +195,10 @@ func TestForwardingTable(t *testing.T) {
 	}{
 		{"plain GET", "GET /x?y=1 HTTP/1.1\r\n" + h + "Accept: */*\r\n" + end, 200,
 			"GET /x?y=1 HTTP/1.1", std("Accept: */*"), ""},
+		{"end-to-end fields kept as sent", "POST /j HTTP/1.1\r\n" + h + "Cookie: session=abc; theme=dark\r\nUser-Agent: probe/1\r\n" +
+			"Content-Type: application/json\r\nAuthorization: Bearer t\r\nContent-Length: 2\r\n" + end + "{}", 200,
+			"POST /j HTTP/1.1", std("Cookie: session=abc; theme=dark", "User-Agent: probe/1", "Content-Type: application/json",
+				"Authorization: Bearer t", "Content-Length: 2"), "{}"},
 		// Item 1: Connection names, any number of them.
 		{"24 Connection names", "GET / HTTP/1.1\r\n" + h + "Connection: " + manyNames(24, ",") + "\r\n" +
 			"A0: x\r\nA23: x\r\nA24: kept\r\nKeep-Alive: 5\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n" + end, 200,
