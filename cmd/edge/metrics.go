@@ -248,7 +248,9 @@ func (m *promMetrics) HealthChanged(app, col string, healthy bool) {
 }
 
 // ResponseCut counts an upstream response that ended mid-body (proxy.Metrics).
-func (m *promMetrics) ResponseCut(app, col string) { m.cuts.WithLabelValues(m.app(app), color(col)).Inc() }
+func (m *promMetrics) ResponseCut(app, col string) {
+	m.cuts.WithLabelValues(m.app(app), color(col)).Inc()
+}
 
 // InFlight adds delta (+1 when forwarding starts, -1 when it ends).
 func (m *promMetrics) InFlight(app, col string, delta int) {
