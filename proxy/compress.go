@@ -52,7 +52,7 @@ func compressResponse(ctx *fasthttp.RequestCtx, minSize int) {
 	}
 	if stream {
 		ub, ok := resp.BodyStream().(*upstreamBody)
-		if !ok {
+		if !ok || !ctx.Request.Header.IsHTTP11() { // an HTTP/1.0 client cannot take chunks
 			return
 		}
 		cs := compressStreamPool.Get().(*compressStream)

@@ -38,7 +38,7 @@ func compileSite(sc SiteConfig, s *site) error {
 // serveRoute answers a request whose site and route are known: redirect, access
 // rules, then the target; proxied responses are compressed on the way out. It
 // returns the color that served an app route.
-func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, t *table, rt *route, rid []byte) string {
+func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, t *table, rt *route, rid []byte, tg requestTarget) string {
 	if rt.redirect != nil {
 		rt.redirect.answer(ctx)
 		return ""
@@ -50,7 +50,8 @@ func (s *Server) serveRoute(ctx *fasthttp.RequestCtx, t *table, rt *route, rid [
 		rt.handler(ctx)
 		return ""
 	}
-	color := s.forward(ctx, rt.app, rid)
+	tg.trusted = t.trusted
+	color := s.forward(ctx, rt.app, rid, tg)
 	if rt.compress {
 		compressResponse(ctx, t.compressMin)
 	}

@@ -362,3 +362,40 @@ func TestRateLimiterFloodIsBounded(t *testing.T) {
 		t.Fatalf("limiter remembers %d clients, bound is %d", total, 2*tracked)
 	}
 }
+
+// TestTrustedProxyForwardingHeaders: what the upstream receives. Only a trusted peer's
+// X-Forwarded-For is kept (with the peer appended) and X-Real-IP names the client it
+// proves; anyone else's is replaced by the peer's address.
+func TestTrustedProxyForwardingHeaders(t *testing.T) {
+	blue, green := startUpstream(t, "blue"), startUpstream(t, "green")
+	cfg := oneApp(blue, green, shortTempDir(t))
+	cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32")}
+	s := startProxy(t, cfg)
+	tests := []struct {
+		name, src, xff    string
+		wantXFF, wantReal string
+	}{
+		{"untrusted peer", "127.0.0.1", "203.0.113.7", "127.0.0.1", "127.0.0.1"},
+		{"trusted peer", "127.0.0.3", "203.0.113.7, 198.51.100.1", "203.0.113.7, 198.51.100.1, 127.0.0.3", "198.51.100.1"},
+		{"trusted peer, no header", "127.0.0.3", "", "127.0.0.3", "127.0.0.3"},
+		{"trusted peer, chain of trusted", "127.0.0.3", "127.0.0.3", "127.0.0.3, 127.0.0.3", "127.0.0.3"},
+		{"trusted peer, garbage", "127.0.0.3", "nonsense", "nonsense, 127.0.0.3", "127.0.0.3"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var hdr []string
+			if tc.xff != "" {
+				hdr = []string{"X-Forwarded-For", tc.xff}
+			}
+			get(t, fromAddr(s, tc.src), "a", "/who", hdr...)
+			seen := blue.requests()
+			last := seen[len(seen)-1]
+			if got := last.Headers["X-Forwarded-For"]; got != tc.wantXFF {
+				t.Errorf("X-Forwarded-For %q, want %q", got, tc.wantXFF)
+			}
+			if got := last.Headers["X-Real-Ip"]; got != tc.wantReal {
+				t.Errorf("X-Real-Ip %q, want %q", got, tc.wantReal)
+			}
+		})
+	}
+}

@@ -50,14 +50,6 @@ func CheckHeaderValue(name, value string) error {
 	return nil
 }
 
-func isTokenChar(c byte) bool {
-	switch {
-	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
-
 // CheckHeaderRules checks every name and value of r.
 func CheckHeaderRules(r HeaderRules) error {
 	for _, m := range []map[string]string{r.Set, r.Add} {

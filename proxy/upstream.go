@@ -70,7 +70,7 @@ func (s *slot) dial(addr string) (net.Conn, error) {
 // after a timeout, nor on a color that is no longer live: that is how a drain cut
 // looks (fasthttp reports it as a plain EOF), and the cut must stand.
 func (s *slot) retryIfErr(req *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
-	if errors.Is(err, errKilledUnsent) || errors.Is(err, errStaleUnsent) {
+	if errors.Is(err, errKilledUnsent) || errors.Is(err, errStaleUnsent) || errors.Is(err, errSwitchedUnsent) {
 		return false, true // nothing was sent
 	}
 	if errors.Is(err, errCut) || isTimeout(err) || Color(s.state.active.Load()) != s.color {

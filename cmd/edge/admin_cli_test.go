@@ -150,7 +150,7 @@ func TestCLISwitchStatusRollback(t *testing.T) {
 
 func TestCLISwitchRefused(t *testing.T) {
 	d := startDaemon(t, false)
-	code, out, errs := runEdge("switch", "green", "--timeout", "500ms", "--socket", d.socket)
+	code, out, errs := runEdge("switch", "green", "--timeout", "3s", "--socket", d.socket)
 	want := fmt.Sprintf("edge switch: green (%s) is not healthy: GET /health answered 500; traffic stays on blue\n", d.green)
 	if code != 1 || out != "" || errs != want {
 		t.Fatalf("got %d %q %q\nwant %q", code, out, errs, want)
