@@ -23,6 +23,16 @@ func TestPick(t *testing.T) {
 		{"bad q ignored", "br;q=2, gzip;q=abc, zstd;q=0.8", all, Zstd},
 		{"case and spaces", " GZIP ;Q=0.7 , X-Gzip", gzOnly, Gzip},
 		{"unknown only", "deflate, compress", all, Identity},
+		{"q over 1 ignored", "zstd;q=1.001, gzip", all, Gzip},
+		{"q without leading digit ignored", "zstd;q=.5", all, Identity},
+		{"q with four decimals ignored", "zstd;q=0.5000", all, Identity},
+		{"other parameters allowed", "zstd;level=3;q=0.5", all, Zstd},
+		{"empty q ignored", "gzip;q=", all, Identity},
+		{"q=0. refuses", "zstd;q=0., br;q=0, gzip;q=0", all, Identity},
+		{"star then refusal", "*, zstd;q=0", all, Brotli},
+		{"identity beats lower", "identity;q=0.5, gzip;q=0.4", all, Identity},
+		{"identity ties lose", "identity;q=0.5, gzip;q=0.5", gzOnly, Gzip},
+		{"junk", ",,,;;;", all, Identity},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
