@@ -3,9 +3,10 @@ package proxy
 import (
 	"errors"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/edge-server/edge/internal/syncset"
 )
 
 var (
@@ -86,8 +87,7 @@ func (c *upConn) Close() error {
 
 // connSet tracks the open connections to one upstream.
 type connSet struct {
-	mu    sync.Mutex
-	conns map[*upConn]struct{}
+	conns syncset.Set[*upConn]
 	// onStale runs when a pooled connection turned out closed by the upstream:
 	// the other idle ones are at least as old, so the pool drops them all.
 	onStale func()
@@ -99,35 +99,13 @@ func (s *connSet) staleFound() {
 	}
 }
 
-func (s *connSet) add(c *upConn) {
-	s.mu.Lock()
-	if s.conns == nil {
-		s.conns = map[*upConn]struct{}{}
-	}
-	s.conns[c] = struct{}{}
-	s.mu.Unlock()
-}
-
-func (s *connSet) remove(c *upConn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-}
-
-func (s *connSet) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
-}
+func (s *connSet) add(c *upConn)    { s.conns.Add(c) }
+func (s *connSet) remove(c *upConn) { s.conns.Remove(c) }
+func (s *connSet) len() int         { return s.conns.Len() }
 
 // killAll closes every tracked connection; requests on them fail with errCut.
 func (s *connSet) killAll() int {
-	s.mu.Lock()
-	list := make([]*upConn, 0, len(s.conns))
-	for c := range s.conns {
-		list = append(list, c)
-	}
-	s.mu.Unlock()
+	list := s.conns.List()
 	for _, c := range list {
 		c.killed.Store(true)
 		_ = c.Conn.Close()
