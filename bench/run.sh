@@ -49,12 +49,7 @@ gen_certs
 gen_static
 machine_info "$WORK/machine.txt"
 
-next_port; UP_BLUE=$NEXT_PORT
-next_port; UP_GREEN=$NEXT_PORT
-pinned "$LOAD_CPU" "$WORK/bin/upstream" -listen "127.0.0.1:$UP_BLUE,127.0.0.1:$UP_GREEN" -names blue,green
-GOMAXPROCS=1 "${PINNED[@]}" >"$WORK/upstream.log" 2>&1 &
-PID[upstream]=$!
-wait_http "http://127.0.0.1:$UP_BLUE/health" 10 || die "the upstream did not start: $(cat "$WORK/upstream.log")"
+start_upstream
 
 for peer in "${PEERS[@]}"; do
   case $peer in
