@@ -169,8 +169,20 @@ func (h *Hub) sessionList() []*session {
 	return out
 }
 
-// acquireIP takes a connection slot for ip, or reports that it has none left.
+// ipKey is what the per-IP connection cap counts by: an IPv4 address (also when it
+// arrives IPv4-mapped) exactly, an IPv6 address by its /64, because one subscriber is
+// normally given a whole /64 and could otherwise take 2^64 slots.
+func ipKey(ip netip.Addr) netip.Addr {
+	ip = ip.Unmap()
+	if ip.Is4() || !ip.IsValid() {
+		return ip
+	}
+	return netip.PrefixFrom(ip.WithZone(""), 64).Masked().Addr()
+}
+
+// acquireIP takes a connection slot for ip's key, or reports that it has none left.
 func (h *Hub) acquireIP(ip netip.Addr) bool {
+	ip = ipKey(ip)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.perIP[ip] >= h.cfg.MaxConnsPerIP {
@@ -181,6 +193,7 @@ func (h *Hub) acquireIP(ip netip.Addr) bool {
 }
 
 func (h *Hub) releaseIP(ip netip.Addr) {
+	ip = ipKey(ip)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.perIP[ip]--; h.perIP[ip] <= 0 {
