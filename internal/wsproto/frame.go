@@ -33,7 +33,7 @@ func ExtLenBytes(b1 byte) int {
 
 // PayloadLen decodes the payload length from the second header byte b1 and the
 // ExtLenBytes(b1) bytes that follow it. A 64-bit length with the top bit set is
-// invalid (section 5.2); callers check Valid64.
+// invalid (section 5.2); callers check ValidLen.
 func PayloadLen(b1 byte, ext []byte) uint64 {
 	switch b1 & 0x7f {
 	case 126:
