@@ -52,6 +52,9 @@ func TestBadFramesGetErrorsAndKeepConnection(t *testing.T) {
 		{"content too long", `{"type":"send","room":"ok","client_id":"b2","content":"` + long + `"}`, "invalid_content"},
 		{"NUL in content", `{"type":"send","room":"ok","client_id":"b3","content":"a\u0000b"}`, "invalid_content"},
 		{"lone surrogate", `{"type":"send","room":"ok","client_id":"b4","content":"\ud800"}`, "invalid_content"},
+		{"zero-width only", `{"type":"send","room":"ok","client_id":"b6","content":"\u200b\u200c\u200d\u2060"}`, "invalid_content"},
+		{"BOM and bidi only", `{"type":"send","room":"ok","client_id":"b7","content":" \ufeff\u202e\u2066\u2069 "}`, "invalid_content"},
+		{"Hangul fillers only", `{"type":"send","room":"ok","client_id":"b8","content":"\u3164\u115f\u1160"}`, "invalid_content"},
 		{"not joined", `{"type":"send","room":"elsewhere","client_id":"b5","content":"hi"}`, "not_joined"},
 	}
 	for i, tc := range cases {
