@@ -142,15 +142,20 @@ func (s *Server) Rollback(ctx context.Context, appName string, timeout time.Dura
 }
 
 // drain waits for the old color's in-flight requests to finish and its WebSockets to
-// close, until the app's drain period ends; then it cuts what is left. Idle
-// keep-alive connections to the old upstream are closed as soon as nothing is in
-// flight.
+// close, until the app's drain period ends; then it cuts what is left. The period is
+// the bound: proxied WebSockets are asked to go away closeGrace before its end, so
+// their close handshake fits inside it, and whatever is still open at the end
+// (requests, streams, WebSockets whose peers do not answer or do not read) is cut at
+// once. Idle keep-alive connections to the old upstream are closed as soon as
+// nothing is in flight.
 func (s *Server) drain(old *slot, period time.Duration, doneBefore uint64) *Drain {
 	start := time.Now()
 	deadline := start.Add(period)
+	wsAt := deadline.Add(-closeGrace(period))
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	idleClosed := false
+	d := &Drain{}
 	for {
 		inFlight := old.inFlight.Load()
 		if inFlight == 0 && !idleClosed {
@@ -160,15 +165,18 @@ func (s *Server) drain(old *slot, period time.Duration, doneBefore uint64) *Drai
 		if inFlight == 0 && old.ws.len() == 0 {
 			break
 		}
-		if !time.Now().Before(deadline) || s.stopping.Load() {
+		now := time.Now()
+		if !now.Before(wsAt) {
+			d.WebSocketsClosed += old.ws.goAwayAll(reasonSwitch, deadline)
+		}
+		if !now.Before(deadline) || s.stopping.Load() {
 			break
 		}
 		<-tick.C
 	}
-	d := &Drain{}
 	d.Finished = old.done.Load() - doneBefore
 	d.Cut = max(old.inFlight.Load(), 0)
-	d.WebSocketsClosed = old.ws.goAwayAll(reasonSwitch, time.Now().Add(wsGrace+time.Second))
+	d.WebSocketsClosed += old.ws.closeAll(reasonSwitch)
 	old.closeIdle()
 	if d.Cut > 0 {
 		old.conns.killAll()
