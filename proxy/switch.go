@@ -66,7 +66,8 @@ func appNames(t *table) string {
 // Switch moves app's traffic to color after the target passes `rise` fresh health
 // checks within timeout (0: Config.SwitchTimeout). It then drains the old color and
 // returns when draining is over. An unhealthy target is refused with an *Error of
-// code CodeUnhealthy and traffic stays where it was. Switches of one app run one at
+// code CodeUnhealthy and traffic stays where it was; so is a switch to the live color
+// while it is unhealthy (see confirmLive). Switches of one app run one at
 // a time; ctx bounds waiting for another switch and the health checks, not the drain.
 func (s *Server) Switch(ctx context.Context, appName string, color Color, timeout time.Duration) (*SwitchResult, error) {
 	if s.stopping.Load() {
@@ -86,12 +87,11 @@ func (s *Server) Switch(ctx context.Context, appName string, color Color, timeou
 	}
 	from := a.activeColor()
 	res := &SwitchResult{App: a.name, From: from.String(), To: color.String()}
-	if from == color {
-		res.Message = fmt.Sprintf("%s is already on %s (%s); nothing to do", a.name, color, a.slots[color].addr)
-		return res, nil
-	}
 	if timeout <= 0 {
 		timeout = s.table.Load().switchTimeout
+	}
+	if from == color {
+		return s.confirmLive(ctx, a, res, timeout)
 	}
 	target, old := a.slots[color], a.slots[from]
 	pctx, cancel := context.WithTimeout(ctx, timeout)
@@ -125,6 +125,27 @@ func (s *Server) Switch(ctx context.Context, appName string, color Color, timeou
 	s.log.Info("drain finished", zap.String("app", a.name), zap.String("color", from.String()),
 		zap.Uint64("finished", d.Finished), zap.Int64("cut", d.Cut), zap.Int("websockets_closed", d.WebSocketsClosed),
 		zap.Duration("took", d.Duration))
+	return res, nil
+}
+
+// confirmLive answers a switch to the color that is already live. It succeeds only
+// if that color is healthy (now, or after passing `rise` fresh checks within
+// timeout): a deploy script that asks for the live color must learn that it is down,
+// not read "nothing to do".
+func (s *Server) confirmLive(ctx context.Context, a *app, res *SwitchResult, timeout time.Duration) (*SwitchResult, error) {
+	live := a.slots[a.activeColor()]
+	if healthy, _, _, _ := live.health.snapshot(); !healthy {
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		err := live.health.probe(pctx)
+		cancel()
+		if err != nil {
+			msg := fmt.Sprintf("%s is already on %s (%s), but %s is not healthy: %v; switch to %s once it is ready",
+				a.name, live.cname, live.addr, live.cname, err, live.color.Other())
+			s.log.Warn("switch to the live color refused", zap.String("app", a.name), zap.String("reason", msg))
+			return nil, errorf(CodeUnhealthy, 409, msg)
+		}
+	}
+	res.Message = fmt.Sprintf("%s is already on %s (%s), which is healthy; nothing to do", a.name, live.cname, live.addr)
 	return res, nil
 }
 
