@@ -22,10 +22,11 @@ type SwitchResult struct {
 type Drain struct {
 	// Finished counts requests that were in flight at the flip and completed.
 	Finished uint64 `json:"requests_finished"`
-	// Cut counts requests still running at the drain deadline; their upstream
-	// connections were closed.
+	// Cut counts requests (streamed responses included) still running at the drain
+	// deadline; their upstream connections were closed.
 	Cut int64 `json:"requests_cut"`
-	// WebSocketsClosed counts proxied WebSockets closed with 1001 at the deadline.
+	// WebSocketsClosed counts proxied WebSockets edge closed: sent 1001 in the last
+	// closeGrace of the period, or disconnected at the deadline.
 	WebSocketsClosed int `json:"websockets_closed"`
 	// Duration is how long draining took.
 	Duration time.Duration `json:"duration_ns"`

@@ -177,7 +177,7 @@ func TestWebSocketDrainedAtDeadline(t *testing.T) {
 	if r.err != nil || r.res.Drain.WebSocketsClosed != 1 {
 		t.Fatalf("switch: %+v %v", r.res, r.err)
 	}
-	if r.res.Drain.Duration > drain+250*time.Millisecond {
+	if r.res.Drain.Duration > drain+400*time.Millisecond {
 		t.Fatalf("drain took %s with drain %s", r.res.Drain.Duration, drain)
 	}
 	eventually(t, 5*time.Second, "the upstream to see 1001", func() bool {

@@ -428,7 +428,7 @@ func TestDrainIsTheBound(t *testing.T) {
 	}
 	d := res.Drain
 	t.Logf("drain %s with setting %s: %s", d.DurationText, drain, res.Message)
-	if d.Duration < drain-50*time.Millisecond || d.Duration > drain+250*time.Millisecond {
+	if d.Duration < drain-50*time.Millisecond || d.Duration > drain+400*time.Millisecond {
 		t.Fatalf("drain took %s with drain %s", d.Duration, drain)
 	}
 	if d.Cut != 1 || d.WebSocketsClosed != 2 {
@@ -437,7 +437,7 @@ func TestDrainIsTheBound(t *testing.T) {
 	for name, ch := range map[string]chan time.Time{"sse": sseEnd, "polite websocket": politeEnd} {
 		select {
 		case at := <-ch:
-			if at.Sub(start) > drain+500*time.Millisecond {
+			if at.Sub(start) > drain+800*time.Millisecond {
 				t.Fatalf("%s ended %s after the switch started", name, at.Sub(start))
 			}
 			t.Logf("%s ended %s after the switch started", name, at.Sub(start).Round(time.Millisecond))
