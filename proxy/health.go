@@ -151,7 +151,7 @@ func (h *health) probe(ctx context.Context) error {
 			if last == nil {
 				last = err
 			}
-			return last
+			return h.explain(last)
 		}
 		h.record(err)
 		if err == nil {
@@ -170,13 +170,27 @@ func (h *health) probe(ctx context.Context) error {
 			if last == nil {
 				last = fmt.Errorf("only %d of %d checks passed in time", passes, h.cfg.Rise)
 			}
-			return last
+			return h.explain(last)
 		case <-t.C:
 		}
 	}
 }
 
 // start runs checks every interval until stop.
+// explain replaces a bare context error (the probe's time ran out before a check
+// could finish, e.g. on a loaded machine) with what the checks last found, when the
+// color is down: "GET /health answered 500" tells an operator more than "context
+// deadline exceeded".
+func (h *health) explain(err error) error {
+	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	if healthy, known, lastErr, _ := h.snapshot(); known && !healthy && lastErr != "" {
+		return errors.New(lastErr)
+	}
+	return errors.New("no health check finished in time")
+}
+
 func (h *health) start() {
 	h.startOnce.Do(func() {
 		h.wg.Add(1)
