@@ -64,7 +64,7 @@ func (h *health) check(ctx context.Context) error {
 		timeout = time.Until(d)
 	}
 	if timeout <= 0 {
-		return context.DeadlineExceeded
+		return errNoTimeForCheck
 	}
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
@@ -99,8 +99,16 @@ func describeUpstreamErr(err error, timeout time.Duration) error {
 	return err
 }
 
-// record feeds one result (nil = pass) into the rise/fall state machine.
+// errNoTimeForCheck is a check that never ran: its deadline had passed before it
+// started (a loaded machine may start a check's goroutine late).
+var errNoTimeForCheck = fmt.Errorf("no time was left for a health check: %w", context.DeadlineExceeded)
+
+// record feeds one result (nil = pass) into the rise/fall state machine. A check
+// that never ran says nothing about the upstream and is not recorded.
 func (h *health) record(err error) {
+	if errors.Is(err, errNoTimeForCheck) {
+		return
+	}
 	h.mu.Lock()
 	h.lastCheck = time.Now()
 	was := h.healthy.Load()
