@@ -13,6 +13,8 @@ import (
 
 	"github.com/fasthttp/websocket"
 	"go.uber.org/zap"
+
+	"github.com/edge-server/edge/internal/syncset"
 )
 
 // Hub is the chat service: HTTP endpoints, WebSocket sessions, rooms, the batching
@@ -37,7 +39,7 @@ type Hub struct {
 	closing atomic.Bool
 
 	mu       sync.Mutex
-	sessions map[*session]struct{}
+	sessions syncset.Set[*session]
 	perIP    map[netip.Addr]int
 	readers  sync.WaitGroup
 
@@ -64,11 +66,10 @@ func New(cfg Config, log *zap.Logger) (*Hub, error) {
 	}
 	h := &Hub{
 		cfg: cfg, log: log, metrics: cfg.Metrics,
-		id:       newIdentity(cfg.Secret, cfg.TokenTTL, cfg.NicknameLocale),
-		rooms:    newRooms(cfg.PresenceDelay),
-		sessions: map[*session]struct{}{},
-		perIP:    map[netip.Addr]int{},
-		origins:  map[string]bool{},
+		id:      newIdentity(cfg.Secret, cfg.TokenTTL, cfg.NicknameLocale),
+		rooms:   newRooms(cfg.PresenceDelay),
+		perIP:   map[netip.Addr]int{},
+		origins: map[string]bool{},
 	}
 	var err error
 	if h.assets, err = loadAssets(cfg.Assets); err != nil {
@@ -76,7 +77,9 @@ func New(cfg Config, log *zap.Logger) (*Hub, error) {
 	}
 	if cfg.DatabaseURL == "" {
 		h.st, h.memory = newMemStore(cfg.MemoryStoreMax), true
-	} else if h.st, err = newPGStore(cfg.DatabaseURL, cfg.PoolSize, cfg.InstanceID, log); err != nil {
+	} else if h.st, err = newPGStore(cfg.DatabaseURL, cfg.PoolSize,
+		dbLimits{statement: cfg.DBStatementTimeout, idleInTx: cfg.DBIdleInTxTimeout, deadPeer: cfg.DBDeadPeerTimeout},
+		cfg.InstanceID, log); err != nil {
 		return nil, err
 	}
 	h.initHTTP()
@@ -140,7 +143,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("flushing the chat writer: %w", err))
 		}
 	}
-	for _, s := range h.sessionList() {
+	for _, s := range h.sessions.List() {
 		s.closeWith(CloseGoingAway, "server shutting down")
 	}
 	done := make(chan struct{})
@@ -148,7 +151,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		for _, s := range h.sessionList() {
+		for _, s := range h.sessions.List() {
 			s.kill()
 		}
 		errs = append(errs, fmt.Errorf("closing chat connections: %w", ctx.Err()))
@@ -159,18 +162,20 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (h *Hub) sessionList() []*session {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := make([]*session, 0, len(h.sessions))
-	for s := range h.sessions {
-		out = append(out, s)
+// ipKey is what the per-IP connection cap counts by: an IPv4 address (also when it
+// arrives IPv4-mapped) exactly, an IPv6 address by its /64, because one subscriber is
+// normally given a whole /64 and could otherwise take 2^64 slots.
+func ipKey(ip netip.Addr) netip.Addr {
+	ip = ip.Unmap()
+	if ip.Is4() || !ip.IsValid() {
+		return ip
 	}
-	return out
+	return netip.PrefixFrom(ip.WithZone(""), 64).Masked().Addr()
 }
 
-// acquireIP takes a connection slot for ip, or reports that it has none left.
+// acquireIP takes a connection slot for ip's key, or reports that it has none left.
 func (h *Hub) acquireIP(ip netip.Addr) bool {
+	ip = ipKey(ip)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.perIP[ip] >= h.cfg.MaxConnsPerIP {
@@ -181,6 +186,7 @@ func (h *Hub) acquireIP(ip netip.Addr) bool {
 }
 
 func (h *Hub) releaseIP(ip netip.Addr) {
+	ip = ipKey(ip)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.perIP[ip]--; h.perIP[ip] <= 0 {
@@ -195,7 +201,7 @@ func (h *Hub) register(s *session) bool {
 		h.mu.Unlock()
 		return false
 	}
-	h.sessions[s] = struct{}{}
+	h.sessions.Add(s)
 	h.readers.Add(1)
 	h.mu.Unlock()
 	h.metrics.Connections(1)
@@ -203,9 +209,7 @@ func (h *Hub) register(s *session) bool {
 }
 
 func (h *Hub) unregister(s *session) {
-	h.mu.Lock()
-	delete(h.sessions, s)
-	h.mu.Unlock()
+	h.sessions.Remove(s)
 	h.releaseIP(s.ip)
 	h.metrics.Connections(-1)
 	h.readers.Done()
@@ -236,6 +240,17 @@ func (h *Hub) replay(m *member, gen uint32, after *int64) {
 	)
 	if after != nil {
 		from = *after
+	}
+	if !h.writer.isReady.Load() {
+		// The writer has not read the last id yet: until it has, live delivery has no
+		// starting point, so the join is refused (the client joins again) and the writer
+		// is asked to try now.
+		h.writer.notify(0)
+		m.finishReplay(gen, from, nil, false, errorf(CodeUnavailable, "the message store is not reachable yet; join again"))
+		return
+	}
+	if after != nil {
+		from = *after
 		msgs, err = h.st.latest(ctx, m.r.id, from, h.cfg.ReplayMax+1)
 		if len(msgs) > h.cfg.ReplayMax {
 			msgs, hasMore = msgs[1:], true
@@ -246,7 +261,7 @@ func (h *Hub) replay(m *member, gen uint32, after *int64) {
 	}
 	var failed *Error
 	if err != nil {
-		failed = errorf(CodeUnavailable, "history could not be loaded; live messages continue, join again to retry")
+		failed = errorf(CodeUnavailable, "history could not be loaded; join again (live messages stop until a join succeeds)")
 		if ce := h.log.Check(zap.DebugLevel, "chat replay failed"); ce != nil {
 			ce.Write(zap.String("room", m.r.id), zap.Error(err))
 		}
@@ -267,7 +282,7 @@ func (h *Hub) pinger(ctx context.Context) {
 		case <-tick.C:
 		}
 		now := time.Now().UnixNano()
-		for _, s := range h.sessionList() {
+		for _, s := range h.sessions.List() {
 			at := s.pingAt.Load()
 			if now-at < int64(iv) {
 				continue

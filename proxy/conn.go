@@ -4,9 +4,10 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/edge-server/edge/internal/syncset"
 )
 
 var (
@@ -123,8 +124,7 @@ func (c *upConn) Close() error {
 
 // connSet tracks the open connections to one upstream.
 type connSet struct {
-	mu    sync.Mutex
-	conns map[*upConn]struct{}
+	conns syncset.Set[*upConn]
 	// onStale runs when a pooled connection turned out closed by the upstream:
 	// the other idle ones are at least as old, so the pool drops them all.
 	onStale func()
@@ -136,49 +136,21 @@ func (s *connSet) staleFound() {
 	}
 }
 
-func (s *connSet) add(c *upConn) {
-	s.mu.Lock()
-	if s.conns == nil {
-		s.conns = map[*upConn]struct{}{}
-	}
-	s.conns[c] = struct{}{}
-	s.mu.Unlock()
-}
-
-func (s *connSet) remove(c *upConn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-}
+func (s *connSet) add(c *upConn)    { s.conns.Add(c) }
+func (s *connSet) remove(c *upConn) { s.conns.Remove(c) }
+func (s *connSet) len() int         { return s.conns.Len() }
 
 // peerEnded reports whether the tracked connection whose local address is laddr read
 // the upstream's end of stream. A chunked body whose stream ends that way was cut: a
 // complete one ends with its last chunk, which leaves the connection open.
 func (s *connSet) peerEnded(laddr net.Addr) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
-		if c.Conn.LocalAddr() == laddr {
-			return c.peerEOF.Load()
-		}
-	}
-	return false
-}
-
-func (s *connSet) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
+	c, ok := s.conns.Find(func(c *upConn) bool { return c.Conn.LocalAddr() == laddr })
+	return ok && c.peerEOF.Load()
 }
 
 // killAll closes every tracked connection; requests on them fail with errCut.
 func (s *connSet) killAll() int {
-	s.mu.Lock()
-	list := make([]*upConn, 0, len(s.conns))
-	for c := range s.conns {
-		list = append(list, c)
-	}
-	s.mu.Unlock()
+	list := s.conns.List()
 	for _, c := range list {
 		c.killed.Store(true)
 		_ = c.Conn.Close()
