@@ -82,10 +82,17 @@ func (r *accessRules) admit(ctx *fasthttp.RequestCtx, client netip.Addr, rid []b
 		writeErrorPage(ctx, fasthttp.StatusForbidden, rid)
 		return false
 	}
-	if r.users != nil && !r.authorized(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)) {
-		writeErrorPage(ctx, fasthttp.StatusUnauthorized, rid)
-		ctx.Response.Header.SetBytesV(fasthttp.HeaderWWWAuthenticate, r.challenge)
-		return false
+	if r.users != nil {
+		switch r.authorized(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)) {
+		case authBusy:
+			writeErrorPage(ctx, fasthttp.StatusServiceUnavailable, rid)
+			ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "1")
+			return false
+		case authRefused:
+			writeErrorPage(ctx, fasthttp.StatusUnauthorized, rid)
+			ctx.Response.Header.SetBytesV(fasthttp.HeaderWWWAuthenticate, r.challenge)
+			return false
+		}
 	}
 	if r.limiter != nil {
 		if ok, retry := r.limiter.allow(client); !ok {
@@ -99,43 +106,65 @@ func (r *accessRules) admit(ctx *fasthttp.RequestCtx, client netip.Addr, rid []b
 	return true
 }
 
+type authResult uint8
+
+const (
+	authRefused authResult = iota
+	authOK
+	authBusy // every bcrypt slot stayed taken for bcryptWait
+)
+
+// bcryptWait bounds the wait for a bcrypt slot: under a flood of guesses a request
+// gets 503 instead of queueing without end.
+const bcryptWait = 2 * time.Second
+
 // authorized checks HTTP basic credentials. A pair verified once is remembered (by
 // its SHA-256) so a logged-in browser does not pay bcrypt on every request.
-func (r *accessRules) authorized(auth []byte) bool {
+func (r *accessRules) authorized(auth []byte) authResult {
 	const prefix = "basic "
 	if len(auth) <= len(prefix) || !caseEq(auth[:len(prefix)], prefix) {
-		return false
+		return authRefused
 	}
 	enc := bytes.TrimSpace(auth[len(prefix):])
 	if len(enc) > 1024 {
-		return false
+		return authRefused
 	}
 	var raw [768]byte
 	n, err := base64.StdEncoding.Decode(raw[:], enc)
 	if err != nil {
-		return false
+		return authRefused
 	}
 	cred := raw[:n]
 	i := bytes.IndexByte(cred, ':')
 	if i < 0 {
-		return false
+		return authRefused
 	}
 	key := sha256.Sum256(cred)
 	if r.verified.has(key) {
-		return true
+		return authOK
 	}
 	hash, known := r.users[string(cred[:i])]
 	if !known {
 		hash = r.dummy
 	}
-	bcryptSlots <- struct{}{}
+	select {
+	case bcryptSlots <- struct{}{}:
+	default:
+		t := time.NewTimer(bcryptWait)
+		select {
+		case bcryptSlots <- struct{}{}:
+			t.Stop()
+		case <-t.C:
+			return authBusy
+		}
+	}
 	err = bcrypt.CompareHashAndPassword(hash, cred[i+1:])
 	<-bcryptSlots
 	if err != nil || !known {
-		return false
+		return authRefused
 	}
 	r.verified.add(key)
-	return true
+	return authOK
 }
 
 // verifiedCache remembers credential pairs that passed bcrypt, bounded: when full

@@ -399,3 +399,26 @@ func TestTrustedProxyForwardingHeaders(t *testing.T) {
 		})
 	}
 }
+
+// TestBasicAuthGuessFloodIsBounded: while every bcrypt slot is busy, a guess waits at
+// most bcryptWait and then gets 503 with Retry-After, instead of queueing for ever.
+func TestBasicAuthGuessFloodIsBounded(t *testing.T) {
+	r, err := compileAccess(AccessConfig{BasicAuth: map[string]string{"alice": mustHash(t, "pw")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range cap(bcryptSlots) {
+		bcryptSlots <- struct{}{}
+	}
+	start := time.Now()
+	got := r.authorized([]byte(basic("alice", "guess")))
+	for range cap(bcryptSlots) {
+		<-bcryptSlots
+	}
+	if got != authBusy || time.Since(start) > bcryptWait+time.Second {
+		t.Fatalf("with every slot busy: %v after %s, want authBusy after about %s", got, time.Since(start), bcryptWait)
+	}
+	if got := r.authorized([]byte(basic("alice", "pw"))); got != authOK {
+		t.Fatalf("with a free slot: %v", got)
+	}
+}
