@@ -37,7 +37,7 @@ func (s *Server) handleHTTPS(ctx *fasthttp.RequestCtx) {
 	} else {
 		s.route(ctx, t)
 	}
-	if s.cfg.HSTS {
+	if s.cfg.HSTS && len(ctx.Response.Header.Peek(hdrHSTS)) == 0 { // a site's own header rule wins
 		ctx.Response.Header.Set(hdrHSTS, hstsValue)
 	}
 }
