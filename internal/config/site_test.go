@@ -150,3 +150,10 @@ func TestSiteFeaturesBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestSiteFeaturesExampleIsValid keeps the fuzz seed with every site feature valid.
+func TestSiteFeaturesExampleIsValid(t *testing.T) {
+	if _, errs := loadTestConfig(t, "site_features.yaml", nil); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+}
