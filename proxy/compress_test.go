@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -246,3 +247,52 @@ func benchCompress(b *testing.B, enc string) {
 	}
 	b.ReportMetric(float64(len(body))/float64(out), "ratio")
 }
+
+// TestCompressedBodyCutStaysCut: when the upstream dies mid-body, the compressed
+// response the client gets must not look complete: no final chunk, no end of the
+// coded stream. A client must see an error, never a shorter "successful" page.
+func TestCompressedBodyCutStaysCut(t *testing.T) {
+	part := strings.Repeat("half of a page that the app never finished. ", 100)
+	for _, tc := range []struct{ name, head string }{
+		{"chunked", "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			strconv.FormatInt(int64(len(part)), 16) + "\r\n" + part + "\r\n"},
+		{"known length, streamed", "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 400000\r\n\r\n" + part},
+		{"known length, read whole", "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 20000\r\n\r\n" + part},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := startRawUpstream(t)
+			u.respond = func(string) string { return "!CUT!" + tc.head }
+			cfg := rawApp(t, u)
+			cfg.Sites[0].Routes[0].Compress = true
+			s := startProxy(t, cfg)
+			raw := rawExchange(t, s.HTTPAddr(), "GET /page HTTP/1.1\r\nHost: a.example\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n")
+			var resp fasthttp.Response
+			err := resp.Read(bufio.NewReader(strings.NewReader(raw)))
+			if err != nil {
+				t.Logf("framing broken, as it should be: %v (%d bytes: %.60q)", err, len(raw), raw)
+				return // the client knows it was cut
+			}
+			if resp.StatusCode() != 200 {
+				t.Logf("answered %d", resp.StatusCode())
+				return // refused before any byte of the body: 502, not a short page
+			}
+			body, derr := io.ReadAll(mustReader(t, string(resp.Header.ContentEncoding()), resp.Body()))
+			if derr == nil && len(body) > 0 {
+				t.Fatalf("a cut upstream body arrived as a complete %q response of %d bytes", resp.Header.ContentEncoding(), len(body))
+			}
+		})
+	}
+}
+
+func mustReader(t *testing.T, enc string, b []byte) io.Reader {
+	t.Helper()
+	r, err := contentcoding.NewReader(enc, bytes.NewReader(b))
+	if err != nil {
+		return errReader{err}
+	}
+	return r
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
