@@ -70,8 +70,8 @@ func listenersChild() int {
 }
 
 type childReport struct {
-	Addrs   []string `json:"addrs"`
-	Err     string   `json:"err"`
+	Addrs    []string `json:"addrs"`
+	Err      string   `json:"err"`
 	LeftEnv  []string `json:"left_env"`
 	Warnings []string `json:"warnings"`
 }
