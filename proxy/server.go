@@ -30,8 +30,8 @@ type Server struct {
 	httpSrv, httpsSrv     *fasthttp.Server
 	httpDrain, httpsDrain *connDrain // graceful hand-over at Shutdown (drain.go)
 	httpLn, httpsLn       net.Listener
-	httpsPort         string // ":8443" when not 443, for redirects
-	admin             *adminServer
+	httpsPort             string // ":8443" when not 443, for redirects
+	admin                 *adminServer
 
 	mu       sync.Mutex // reloads, start/stop, retired
 	retired  []*slot    // slots a reload replaced; may still carry WebSockets
