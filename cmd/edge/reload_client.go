@@ -22,12 +22,47 @@ func opsDaemonSocket(socketFlag, configPath string) string {
 	}
 	if configPath != "" {
 		if data, err := os.ReadFile(configPath); err == nil && len(data) <= maxConfigBytes {
-			if cfg, _ := parseConfig(configPath, data, os.LookupEnv); cfg != nil && cfg.AdminSocket != "" {
+			cfg, _ := parseConfig(configPath, data, os.LookupEnv)
+			if cfg != nil && cfg.AdminSocket != "" {
 				return cfg.AdminSocket
+			}
+			if cfg == nil { // not YAML at all: a typo must not hide the daemon (issue 14)
+				if sock := scanAdminSocket(data, os.LookupEnv); sock != "" {
+					return sock
+				}
 			}
 		}
 	}
 	return defaultAdminSocket
+}
+
+// scanAdminSocket finds a top-level `admin_socket: PATH` line in a file the YAML parser
+// rejects, so `edge reload` after a syntax error still reaches the daemon, which then
+// reports the error with file:line. Only an unindented key with an absolute path (after
+// quotes, a trailing comment and ${VAR} are handled) counts; anything else is ignored.
+func scanAdminSocket(data []byte, lookup func(string) (string, bool)) string {
+	for _, line := range strings.Split(string(data), "\n") {
+		rest, ok := strings.CutPrefix(strings.TrimRight(line, "\r"), "admin_socket:")
+		if !ok {
+			continue
+		}
+		v := strings.TrimSpace(rest)
+		if n := len(v); n >= 2 && (v[0] == '"' || v[0] == '\'') {
+			end := strings.IndexByte(v[1:], v[0])
+			if end < 0 {
+				return ""
+			}
+			v = v[1 : 1+end]
+		} else if i := strings.Index(v, " #"); i >= 0 {
+			v = strings.TrimSpace(v[:i])
+		}
+		v, err := expandEnv(v, lookup)
+		if err != nil || !strings.HasPrefix(v, "/") {
+			return ""
+		}
+		return v
+	}
+	return ""
 }
 
 // opsAdminReply is one answer of the admin API.

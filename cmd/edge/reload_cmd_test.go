@@ -109,6 +109,53 @@ func TestReloadVerbFindsTheSocketInTheConfig(t *testing.T) {
 	}
 }
 
+// TestReloadVerbAfterYAMLSyntaxError is issue 14: ExecReload runs `edge reload
+// --config /etc/edge/edge.yaml`; after a typo that breaks the YAML the CLI must still
+// reach the daemon named by admin_socket, and the verdict must be the syntax error
+// with file:line, not "edge is not running".
+func TestReloadVerbAfterYAMLSyntaxError(t *testing.T) {
+	dir := shortSocketDir(t)
+	socket := filepath.Join(dir, "admin.sock")
+	cfgPath := filepath.Join(dir, "edge.yaml")
+	adminStandIn(t, socket, reloadHandler(func(context.Context) error { _, err := loadConfig(cfgPath); return err }))
+	broken := "admin_socket: " + socket + "\napps:\n  web: { blue: 127.0.0.1:3000\nsites: [\n"
+	if err := os.WriteFile(cfgPath, []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runEdgeCLI("reload", "--config", cfgPath)
+	if code != 1 || out != "" || !strings.Contains(errOut, "rejected; edge keeps serving the previous one") ||
+		!strings.Contains(errOut, "edge.yaml:") || !strings.Contains(errOut, "not valid YAML") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want the YAML error with file:line", code, out, errOut)
+	}
+	// No daemon at all: the CLI says so and names the file's own problem.
+	gone := filepath.Join(dir, "gone.sock")
+	_ = os.WriteFile(cfgPath, []byte("admin_socket: "+gone+"\nsites: [\n"), 0o644)
+	code, _, errOut = runEdgeCLI("reload", "--config", cfgPath)
+	if code != 1 || !strings.Contains(errOut, gone) || !strings.Contains(errOut, "also has problems") || !strings.Contains(errOut, "not valid YAML") {
+		t.Errorf("no daemon: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func TestScanAdminSocket(t *testing.T) {
+	env := func(k string) (string, bool) { return map[string]string{"RUN": "/run"}[k], k == "RUN" }
+	for in, want := range map[string]string{
+		"admin_socket: /run/edge/a.sock\nsites: [":             "/run/edge/a.sock",
+		"sites: [\nadmin_socket: \"/x y.sock\" # c\n":          "/x y.sock",
+		"admin_socket: '/q.sock'\r\n{":                         "/q.sock",
+		"admin_socket: ${RUN}/e.sock # comment\n[":             "/run/e.sock",
+		"  admin_socket: /nested.sock\n[":                      "",
+		"admin_socket: relative.sock\n[":                       "",
+		"admin_socket: \"/unterminated\n[":                     "",
+		"admin_socket: ${NOPE}/e.sock\n[":                      "/e.sock", // unset is empty, as in the daemon
+		"# admin_socket: /commented.sock\n[":                   "",
+		"chat:\n  admin_socket_x: 1\nadmin_socket: /second\n[": "/second",
+	} {
+		if got := scanAdminSocket([]byte(in), env); got != want {
+			t.Errorf("scanAdminSocket(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestReloadVerbFailures(t *testing.T) {
 	dir := shortSocketDir(t)
 	stale := filepath.Join(dir, "stale.sock")
