@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/edge-server/edge/internal/loadgen"
 )
 
 // heldListener is what systemd's edge.socket is to successive edge processes: one
@@ -39,80 +39,6 @@ func heldListener(t *testing.T) (addr string, dup func() net.Listener) {
 	}
 }
 
-// rawKeepAlive is a keep-alive HTTP/1.1 client on a raw socket that counts exactly
-// what wrk counts: connect errors, socket errors (write, read, EOF before a full
-// response), non-2xx answers. It reconnects only after a response said
-// `Connection: close`, or after an error.
-type rawKeepAlive struct {
-	addr      string
-	think     time.Duration // pause between requests (0 = back-to-back)
-	ok        atomic.Int64
-	closes    atomic.Int64 // responses with Connection: close
-	refused   atomic.Int64
-	sockErrs  atomic.Int64
-	non2xx    atomic.Int64
-	mu        sync.Mutex
-	firstErrs []string
-}
-
-func (k *rawKeepAlive) fail(counter *atomic.Int64, what string, err error) {
-	counter.Add(1)
-	k.mu.Lock()
-	if len(k.firstErrs) < 5 {
-		k.firstErrs = append(k.firstErrs, fmt.Sprintf("%s %s: %v", time.Now().Format("15:04:05.000"), what, err))
-	}
-	k.mu.Unlock()
-}
-
-func (k *rawKeepAlive) run(stop <-chan struct{}) {
-	req := []byte("GET /x HTTP/1.1\r\nHost: app.test\r\n\r\n")
-	var resp fasthttp.Response
-	for {
-		c, err := net.DialTimeout("tcp", k.addr, 5*time.Second)
-		if err != nil {
-			k.fail(&k.refused, "connect", err)
-			select {
-			case <-stop:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-			continue
-		}
-		br := bufio.NewReader(c)
-		for {
-			select {
-			case <-stop:
-				c.Close()
-				return
-			default:
-			}
-			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-			if _, err := c.Write(req); err != nil {
-				k.fail(&k.sockErrs, "write", err)
-				break
-			}
-			resp.Reset()
-			if err := resp.Read(br); err != nil {
-				k.fail(&k.sockErrs, "read", err)
-				break
-			}
-			if resp.StatusCode()/100 != 2 {
-				k.fail(&k.non2xx, "status", fmt.Errorf("%d", resp.StatusCode()))
-			} else {
-				k.ok.Add(1)
-			}
-			if resp.ConnectionClose() {
-				k.closes.Add(1)
-				break
-			}
-			if k.think > 0 {
-				time.Sleep(k.think)
-			}
-		}
-		c.Close()
-	}
-}
-
 // TestShutdownHandsOverKeepAliveClients is `systemctl restart edge` under keep-alive
 // load, on real sockets: while proxy A shuts down, proxy B serves the same listening
 // socket. Clients firing back-to-back (and with short pauses) must see no error: each
@@ -132,25 +58,11 @@ func TestShutdownHandsOverKeepAliveClients(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var clients []*rawKeepAlive
-	for i := 0; i < 16; i++ {
-		k := &rawKeepAlive{addr: addr}
-		if i%4 == 3 {
-			k.think = time.Duration(i) * time.Millisecond // pauses well under idleGrace
-		}
-		clients = append(clients, k)
-		wg.Add(1)
-		go func() { defer wg.Done(); k.run(stop) }()
-	}
-	total := func(f func(*rawKeepAlive) int64) (n int64) {
-		for _, k := range clients {
-			n += f(k)
-		}
-		return n
-	}
-	okCount := func() int64 { return total(func(k *rawKeepAlive) int64 { return k.ok.Load() }) }
+	// 16 keep-alive connections like wrk -c16; every fourth pauses a little
+	// (well under idleGrace) between requests.
+	load := loadgen.Start(loadgen.Config{Addr: addr, Host: "app.test", Path: "/x", Conns: 16,
+		Think: func(i int) time.Duration { return time.Duration(i%4/3*i) * time.Millisecond }})
+	okCount := func() int64 { return load.Counts().OK }
 	eventually(t, 10*time.Second, "load through A", func() bool { return okCount() > 2000 })
 
 	// An idle keep-alive connection (one request, then silence) and a connection that
@@ -216,26 +128,14 @@ func TestShutdownHandsOverKeepAliveClients(t *testing.T) {
 	}
 	after := okCount()
 	eventually(t, 10*time.Second, "load through B", func() bool { return okCount() > after+2000 })
-	close(stop)
-	wg.Wait()
+	got := load.Stop()
 	_ = b
-
-	refused := total(func(k *rawKeepAlive) int64 { return k.refused.Load() })
-	sockErrs := total(func(k *rawKeepAlive) int64 { return k.sockErrs.Load() })
-	non2xx := total(func(k *rawKeepAlive) int64 { return k.non2xx.Load() })
-	closes := total(func(k *rawKeepAlive) int64 { return k.closes.Load() })
-	t.Logf("hand-over: %d ok (%d before Shutdown), %d Connection: close, %d refused, %d socket errors, %d non-2xx; Shutdown took %s",
-		okCount(), before, closes, refused, sockErrs, non2xx, took)
-	if refused+sockErrs+non2xx != 0 {
-		for _, k := range clients {
-			if len(k.firstErrs) > 0 {
-				t.Errorf("client errors: %v", k.firstErrs)
-			}
-		}
-		t.Fatalf("%d refused, %d socket errors, %d non-2xx across the hand-over; want 0", refused, sockErrs, non2xx)
+	t.Logf("hand-over: %s (%d ok before Shutdown); Shutdown took %s", got, before, took)
+	if got.Errors() != 0 {
+		t.Fatalf("%d failures across the hand-over, want 0: %s; first: %v", got.Errors(), got, got.FirstErrors)
 	}
-	if closes < int64(len(clients)) {
-		t.Errorf("%d responses said Connection: close; every one of the %d clients should have been told", closes, len(clients))
+	if got.Closes < 16 {
+		t.Errorf("%d responses said Connection: close; every one of the 16 connections should have been told", got.Closes)
 	}
 }
 
