@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -173,9 +172,9 @@ func (c *container) powerOff(t *testing.T) {
 // buildEdge builds cmd/edge into dir/edge, as `make build` would.
 func buildEdge(t *testing.T, dir string) string {
 	t.Helper()
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		goTool = "go"
+	goTool, err := exec.LookPath("go") // go test puts its own go first on PATH
+	if err != nil {
+		t.Fatalf("the go tool is not on PATH: %v", err)
 	}
 	bin := filepath.Join(dir, "edge")
 	// Default flags, so the packages `go vet ./...` compiled are reused and this is mostly a link.
