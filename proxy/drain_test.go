@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -191,4 +192,83 @@ func dialRaw(t *testing.T, addr string) net.Conn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// TestShutdownEndsTLSConnectionsCleanly: on HTTPS a busy keep-alive client is told
+// `Connection: close`, an idle one gets close_notify and EOF (not a reset), and a
+// client that connected but never finished its handshake does not hold Shutdown up.
+func TestShutdownEndsTLSConnectionsCleanly(t *testing.T) {
+	blue, green := startUpstream(t, "blue"), startUpstream(t, "green")
+	tlsCfg, pool := selfSigned(t)
+	cfg := oneApp(blue, green, shortTempDir(t))
+	cfg.Sites = []SiteConfig{{Hosts: []string{"a.example"}, Routes: []RouteConfig{{Path: "/", App: "web"}}}}
+	cfg.HTTPSAddr = "127.0.0.1:0"
+	cfg.TLSConfig = tlsCfg
+	s, err := New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	dialTLS := func() (*tls.Conn, *bufio.Reader) {
+		c, err := tls.Dial("tcp", s.HTTPSAddr(), &tls.Config{RootCAs: pool, ServerName: "a.example", NextProtos: []string{"http/1.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c, bufio.NewReader(c)
+	}
+	exchange := func(c *tls.Conn, br *bufio.Reader) (*fasthttp.Response, error) {
+		if _, err := c.Write([]byte("GET /x HTTP/1.1\r\nHost: a.example\r\n\r\n")); err != nil {
+			return nil, err
+		}
+		r := &fasthttp.Response{}
+		return r, r.Read(br)
+	}
+	idle, idleBR := dialTLS()
+	if _, err := exchange(idle, idleBR); err != nil {
+		t.Fatal(err)
+	}
+	busy, busyBR := dialTLS()
+	if _, err := exchange(busy, busyBR); err != nil {
+		t.Fatal(err)
+	}
+	unfinished := dialRaw(t, s.HTTPSAddr()) // TCP only: no ClientHello
+	_ = unfinished
+
+	shut := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		shut <- s.Shutdown(ctx)
+	}()
+	// The busy client keeps going until told to close.
+	for i := 0; ; i++ {
+		r, err := exchange(busy, busyBR)
+		if err != nil {
+			t.Fatalf("busy TLS client, request %d during Shutdown: %v", i, err)
+		}
+		if r.ConnectionClose() {
+			break
+		}
+	}
+	_ = idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := idleBR.Read(make([]byte, 1)); n != 0 || !errors.Is(err, io.EOF) {
+		t.Errorf("idle TLS connection: %d bytes, %v; want close_notify then EOF", n, err)
+	}
+	idle.Close()
+	busy.Close()
+	select {
+	case err := <-shut:
+		if err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown did not return")
+	}
+	if took := time.Since(start); took > firstRequestQuiet+halfCloseLinger+time.Second {
+		t.Errorf("Shutdown took %s with a client that never sent its ClientHello", took)
+	}
 }
