@@ -339,4 +339,22 @@ systemctl restart edge`, u.dir))
 		t.Errorf("HTTPS: %d %q, HSTS %q", resp.StatusCode, body, resp.Header.Get("Strict-Transport-Security"))
 	}
 	t.Logf("HTTPS on the socket-activated %s: certificate from pebble (%d orders), %d %q", u.tlsAddr, p.Orders(), resp.StatusCode, body)
+
+	// A restart under HTTPS keep-alive load: the stored certificate is reused (no new
+	// order) and the hand-over holds on TLS too.
+	orders := p.Orders()
+	resetStartLimit(t, c)
+	l := loadgen.Start(loadgen.Config{Addr: u.tlsAddr, Host: "app.test", Conns: 16,
+		TLS: &tls.Config{ServerName: "app.test", RootCAs: p.IssuerRoots(), NextProtos: []string{"http/1.1"}}})
+	time.Sleep(time.Second)
+	c.must(t, "systemctl restart edge")
+	time.Sleep(1500 * time.Millisecond)
+	got := l.Stop()
+	t.Logf("systemctl restart edge under 16-connection HTTPS keep-alive load: %s", got)
+	if got.Refused != 0 || got.Non2xx != 0 || got.SocketErrors > 5 || got.OK == 0 {
+		t.Errorf("HTTPS restart under load: %s; first errors %v", got, got.FirstErrors)
+	}
+	if p.Orders() != orders {
+		t.Errorf("the restart ordered a new certificate (%d → %d orders)", orders, p.Orders())
+	}
 }

@@ -8,6 +8,7 @@ package loadgen
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"sync"
@@ -26,6 +27,8 @@ type Config struct {
 	Think func(i int) time.Duration
 	// Timeout bounds each connect, write and read. Default 10s.
 	Timeout time.Duration
+	// TLS, when set, makes every connection HTTPS; a failed handshake counts as refused.
+	TLS *tls.Config
 }
 
 // Counts is what the load saw so far.
@@ -113,11 +116,19 @@ func (l *Load) stopped() bool {
 	}
 }
 
+func (l *Load) dial() (net.Conn, error) {
+	d := &net.Dialer{Timeout: l.cfg.Timeout}
+	if l.cfg.TLS != nil {
+		return tls.DialWithDialer(d, "tcp", l.cfg.Addr, l.cfg.TLS)
+	}
+	return d.Dial("tcp", l.cfg.Addr)
+}
+
 func (l *Load) run(think time.Duration) {
 	req := []byte("GET " + l.cfg.Path + " HTTP/1.1\r\nHost: " + l.cfg.Host + "\r\n\r\n")
 	var resp fasthttp.Response
 	for !l.stopped() {
-		c, err := net.DialTimeout("tcp", l.cfg.Addr, l.cfg.Timeout)
+		c, err := l.dial()
 		if err != nil {
 			l.fail(&l.refused, "connect", err)
 			time.Sleep(10 * time.Millisecond)
