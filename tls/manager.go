@@ -25,6 +25,7 @@ type Manager struct {
 	cache   *certmagic.Cache
 	magic   *certmagic.Config
 	tlsConf *tls.Config
+	stored  storedCerts // what storage held at New; a handshake fallback (stored.go)
 	book    *statusBook
 	hosts   atomic.Pointer[hostList]   // managed names; replaced by SetHosts
 	own     atomic.Pointer[ownCertSet] // operator-supplied certificates; SetOwnCertificates
@@ -77,8 +78,9 @@ func New(cfg Config, log *zap.Logger) (*Manager, error) {
 	})
 	// One issuer per CA: certmagic tries them in this order and moves to the next
 	// when one fails to issue.
+	m.stored = storedCerts{}
 	for _, ca := range s.caURLs {
-		m.magic.Issuers = append(m.magic.Issuers, certmagic.NewACMEIssuer(m.magic, certmagic.ACMEIssuer{
+		issuer := certmagic.NewACMEIssuer(m.magic, certmagic.ACMEIssuer{
 			CA:                      ca,
 			Email:                   s.email,
 			Agreed:                  true, // configuring a CA is agreeing to its terms; never prompt
@@ -92,7 +94,15 @@ func New(cfg Config, log *zap.Logger) (*Manager, error) {
 			AltTLSALPNPort:            s.httpsPort,
 			TrustedRoots:              s.roots,
 			Logger:                    cmLog,
-		}))
+		})
+		m.magic.Issuers = append(m.magic.Issuers, issuer)
+		// Stored certificates of every issuer are a handshake fallback; for a name
+		// stored under several, the one that lasts longest.
+		for host, c := range loadStoredCerts(m.storage, issuer.IssuerKey(), s.hosts, log) {
+			if old := m.stored[host]; old == nil || c.Leaf.NotAfter.After(old.Leaf.NotAfter) {
+				m.stored[host] = c
+			}
+		}
 	}
 	m.hosts.Store(&hostList{names: s.hosts, set: s.hostSet})
 	m.tlsConf = m.newTLSConfig()
