@@ -119,6 +119,10 @@ func (s *session) dropAhead() {
 func (s *session) greet() {
 	if s.authErr != nil {
 		s.enqueue(errFrame(s.authErr, "", ""))
+		if s.authErr.Code == CodeBanned {
+			s.closeWith(CloseBanned, "banned")
+			return
+		}
 		s.closeWith(CloseUnauthorized, "unauthorized")
 		return
 	}
@@ -327,6 +331,10 @@ func (s *session) join(room string, after *int64) {
 			s.refuse(errorf(CodeTooManyRooms, "a connection may join at most %d rooms", s.h.cfg.MaxRoomsPerConn), "", room)
 			return
 		}
+		if s.h.rooms.get(room) == nil && !s.h.mod.newRooms.allow(s.ip, room, time.Now()) {
+			s.refuse(errorf(CodeRoomLimit, "this address created too many rooms in the last hour; join an existing one"), "", room)
+			return
+		}
 		m = s.h.rooms.join(s, room)
 		s.joined = append(s.joined, m)
 	}
@@ -350,6 +358,10 @@ func (s *session) send(f clientFrame) {
 	}
 	content, e := cleanContent(f.Content, s.h.cfg.MaxContentChars)
 	if e != nil {
+		s.refuse(e, f.ClientID, f.Room)
+		return
+	}
+	if e := s.h.mod.filter.Load().check(content); e != nil {
 		s.refuse(e, f.ClientID, f.Room)
 		return
 	}

@@ -18,6 +18,10 @@ type memStore struct {
 	rooms  map[string][]Message // id order, per room
 	keys   map[idemKey]int64    // (sender, client id) -> id
 	byID   map[int64]Message    // for idempotent lookups
+
+	banMu  sync.Mutex // bans (moderation_store.go)
+	banSeq int64
+	bans   []Ban
 }
 
 type idemKey struct{ sender, client string }
