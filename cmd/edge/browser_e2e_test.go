@@ -43,8 +43,20 @@ func TestBrowserChatThroughEdge(t *testing.T) {
 // section body, and returns its HTTP address.
 func startChatEdge(t *testing.T, chatSection string) string {
 	t.Helper()
-	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr, _ := startChatEdgeWithSocket(t, chatSection)
+	return addr
+}
+
+// startChatEdgeWithSocket is startChatEdge that also returns the admin socket path.
+func startChatEdgeWithSocket(t *testing.T, chatSection string) (addr, socket string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "edgechat") // short: unix socket paths are limited to ~100 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	addr = freeAddr(t)
+	socket = filepath.Join(dir, "admin.sock")
 	conf := filepath.Join(dir, "edge.yaml")
 	yaml := fmt.Sprintf(`state_dir: %s/state
 admin_socket: %s/admin.sock
@@ -67,7 +79,7 @@ chat:
 	}
 	runServe(t, cfg)
 	waitForHTTP(t, "http://"+addr+"/chat/")
-	return addr
+	return addr, socket
 }
 
 func waitForHTTP(t *testing.T, url string) {

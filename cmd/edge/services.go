@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"path/filepath"
 	"time"
 
@@ -32,6 +33,7 @@ func buildServices(cfg *config, log *zap.Logger, d *opsDaemon) ([]service, error
 	var services []service
 	if hub != nil {
 		pcfg.Handlers = map[string]fasthttp.RequestHandler{"chat": hub.Handler()}
+		pcfg.AdminHandlers = map[string]http.Handler{chat.AdminPrefix: hub.AdminHandler()} // admin socket only
 		services = append(services, hub)
 	}
 	if certs != nil {
