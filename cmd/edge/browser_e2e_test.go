@@ -16,11 +16,12 @@ import (
 // Chromium driven by playwright-core) against the chat as edge serves it — the real
 // proxy, router and chat hub wired by buildServices — on a real Postgres (locale ko),
 // with a second-origin blog page listed in chat.origins, a database outage, and a second
-// edge with the in-memory store (locale en) for the UI language check.
+// edge with the in-memory store (locale en) for the UI language check, and moderation
+// (delete → placeholder, ban notice) through the first edge's admin socket.
 func TestBrowserChatThroughEdge(t *testing.T) {
 	db := pgtest.New(t)
 	blog := freeAddr(t)
-	ko := startChatEdge(t, fmt.Sprintf(`database_url: "%s"
+	ko, koSocket := startChatEdgeWithSocket(t, fmt.Sprintf(`database_url: "%s"
   origins: ["http://%s"]
   nickname_locale: ko`, db.URL, blog))
 	en := startChatEdge(t, `nickname_locale: en`)
@@ -31,6 +32,7 @@ func TestBrowserChatThroughEdge(t *testing.T) {
 		"EDGE_CHAT_URL_ALT=http://"+en+"/chat/",
 		"EDGE_BLOG_ADDR="+blog,
 		"EDGE_DB_CONTROL_URL="+dbControl(t, db),
+		"EDGE_ADMIN_SOCKET="+koSocket,
 	)
 	out, err := cmd.CombinedOutput()
 	t.Logf("browser tests:\n%s", out)
