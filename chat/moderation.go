@@ -176,6 +176,31 @@ func (h *Hub) broadcastDeleted(refs []DeletedRef) {
 	}
 }
 
+// replayDeletions tells a member resuming with "after" which messages it may already
+// show were deleted while it was away (deleted in the last deletionReplayWindow). The
+// frames may arrive before or after the history frame; the UI applies either order.
+func (h *Hub) replayDeletions(m *member, after int64) {
+	ctx, cancel := context.WithTimeout(h.bgCtx, h.cfg.DBTimeout)
+	defer cancel()
+	ids, err := h.mod.st.deletedUpTo(ctx, m.r.id, after, time.Now().Add(-deletionReplayWindow), h.cfg.ReplayMax)
+	if err != nil || len(ids) == 0 {
+		return
+	}
+	s := m.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		if m.left {
+			return
+		}
+		s.enqueueLocked(encodeFrame(deletedFrame{Type: "deleted", Room: m.r.id, ID: id}))
+	}
+}
+
+// deletionReplayWindow bounds how far back a resume learns of deletions: a page away
+// longer than this has a stale token (TokenTTL defaults to the same) and reloads.
+const deletionReplayWindow = 24 * time.Hour
+
 type deletedFrame struct {
 	Type string `json:"type"`
 	Room string `json:"room"`

@@ -16,6 +16,8 @@ type modStore interface {
 	// returns where they were, in id order. If any id does not exist nothing is changed
 	// and the error is an *unknownIDsError.
 	deleteMessages(ctx context.Context, ids []int64) ([]DeletedRef, error)
+	// deletedUpTo lists the ids <= upTo in room deleted after since (at most limit).
+	deletedUpTo(ctx context.Context, room string, upTo int64, since time.Time, limit int) ([]int64, error)
 	// roomStats counts the stored messages per room.
 	roomStats(ctx context.Context) ([]RoomInfo, error)
 	// userKnown reports whether userID has ever sent a message.
@@ -108,6 +110,23 @@ func (s *memStore) deleteMessages(ctx context.Context, ids []int64) ([]DeletedRe
 }
 
 func markDeleted(m *Message) { m.Content, m.Deleted = "", true }
+
+// deletedUpTo: the memory store keeps no deletion times; every deleted message of the
+// room up to upTo is reported (the demo store is small).
+func (s *memStore) deletedUpTo(ctx context.Context, room string, upTo int64, _ time.Time, limit int) ([]int64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []int64
+	for _, m := range s.rooms[room] {
+		if m.ID > upTo || len(out) >= limit {
+			break
+		}
+		if m.Deleted {
+			out = append(out, m.ID)
+		}
+	}
+	return out, ctx.Err()
+}
 
 func (s *memStore) roomStats(ctx context.Context) ([]RoomInfo, error) {
 	s.mu.RLock()

@@ -53,6 +53,15 @@ func (s *pgStore) deleteMessages(ctx context.Context, ids []int64) ([]DeletedRef
 	return refs, nil
 }
 
+func (s *pgStore) deletedUpTo(ctx context.Context, room string, upTo int64, since time.Time, limit int) ([]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM messages WHERE room_id = $1 AND deleted_at > $2 AND id <= $3
+		ORDER BY id DESC LIMIT $4`, room, since, upTo, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int64])
+}
+
 func (s *pgStore) roomStats(ctx context.Context) ([]RoomInfo, error) {
 	rows, err := s.pool.Query(ctx, "SELECT room_id, count(*), max(created_at) FROM messages GROUP BY room_id")
 	if err != nil {

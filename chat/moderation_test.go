@@ -392,3 +392,40 @@ func TestRoomsListing(t *testing.T) {
 	})
 }
 
+
+// A member that was away when a message it already shows was deleted learns of it on
+// resume: a deleted frame comes with the (empty) replay.
+func TestResumeLearnsOfDeletionsWhileAway(t *testing.T) {
+	forStores(t, func(t *testing.T, cfg chat.Config) {
+		srv := chattest.Start(t, cfg, nil)
+		a := connect(t, srv, anon("a"))
+		a.join("r", nil)
+		var ids []int64
+		for i := range 3 {
+			a.say("r", fmt.Sprintf("k%d", i), fmt.Sprintf("m%d", i))
+			ids = append(ids, a.waitType("ack").ID)
+		}
+		b := connect(t, srv, anon("b"))
+		b.join("r", nil)
+		b.conn.Close()
+		b.waitClose()
+		newAdmin(t, srv).ok("POST", "/chat/delete", map[string]any{"ids": []int64{ids[1]}})
+		back := connect(t, srv, anon("b"))
+		back.send(map[string]any{"type": "join", "room": "r", "after": ids[2]})
+		var gotHistory, gotDeleted bool
+		for !gotHistory || !gotDeleted {
+			switch f := back.next(); f.Type {
+			case "history":
+				if len(f.Messages) != 0 {
+					t.Fatalf("resume replayed %+v", f.Messages)
+				}
+				gotHistory = true
+			case "deleted":
+				if f.ID != ids[1] || f.Room != "r" {
+					t.Fatalf("deleted frame %+v", f)
+				}
+				gotDeleted = true
+			}
+		}
+	})
+}

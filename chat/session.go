@@ -341,6 +341,9 @@ func (s *session) join(room string, after *int64) {
 	gen := m.startReplay()
 	// The replay runs on its own goroutine so the reader's stack stays small.
 	go s.h.replay(m, gen, after)
+	if after != nil {
+		go s.h.replayDeletions(m, *after)
+	}
 }
 
 func (s *session) leave(m *member) {

@@ -14,3 +14,7 @@ CREATE TABLE IF NOT EXISTS chat_bans (
     CONSTRAINT chat_bans_one_target CHECK ((user_id IS NULL) <> (cidr IS NULL))
 );
 CREATE INDEX IF NOT EXISTS chat_bans_user_idx ON chat_bans (user_id);
+
+-- A client resuming with "after" is told which of the messages it already has were
+-- deleted meanwhile; this small index finds them.
+CREATE INDEX IF NOT EXISTS messages_room_deleted_idx ON messages (room_id, deleted_at) WHERE deleted_at IS NOT NULL;
