@@ -16,20 +16,23 @@ type FilterConfig struct {
 	// matched anywhere in the content; add (?i) for case-insensitive ones.
 	Patterns []string
 	// Action is what happens to a matching message: "reject" (the sender gets an error
-	// frame with code "filtered"; nothing is stored). Default "reject".
+	// frame with code "filtered"; nothing is stored) or "hold" (it is kept for review,
+	// the sender gets code "held", nobody else sees it until `edge chat approve`).
+	// Default "reject".
 	Action string
 }
 
 // filter is a compiled FilterConfig; nil matches nothing.
 type filter struct {
-	re *regexp.Regexp
+	re   *regexp.Regexp
+	hold bool
 }
 
 func newFilter(fc FilterConfig) (*filter, error) {
 	switch fc.Action {
-	case "", "reject":
+	case "", "reject", "hold":
 	default:
-		return nil, fmt.Errorf("filter action %q must be reject", fc.Action)
+		return nil, fmt.Errorf("filter action %q must be reject or hold", fc.Action)
 	}
 	var alts []string
 	for _, w := range fc.Words {
@@ -56,7 +59,7 @@ func newFilter(fc FilterConfig) (*filter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compiling the filter: %w", err)
 	}
-	return &filter{re: re}, nil
+	return &filter{re: re, hold: fc.Action == "hold"}, nil
 }
 
 func isASCIIWord(s string) bool {
@@ -71,12 +74,12 @@ func isASCIIWord(s string) bool {
 
 var errFiltered = &Error{Code: CodeFiltered, Message: "this message contains words this chat does not allow; it was not sent"}
 
-// check returns the error for content the filter refuses, or nil.
-func (f *filter) check(content string) *Error {
+// check reports whether content matches, and whether it is to be held rather than refused.
+func (f *filter) check(content string) (match, hold bool) {
 	if f == nil || !f.re.MatchString(content) {
-		return nil
+		return false, false
 	}
-	return errFiltered
+	return true, f.hold
 }
 
 // SetFilter replaces the word filter (edge reload). An invalid filter leaves the running

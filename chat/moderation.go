@@ -19,6 +19,7 @@ import (
 type moderation struct {
 	h        *Hub
 	st       modStore
+	held     heldStore
 	bans     atomic.Pointer[banSet]
 	sessions *addrLimiter
 	newRooms *roomCap
@@ -30,7 +31,7 @@ type moderation struct {
 
 func newModeration(h *Hub) (*moderation, error) {
 	md := &moderation{
-		h: h, st: h.st.(modStore),
+		h: h, st: h.st.(modStore), held: h.st.(heldStore),
 		sessions: newAddrLimiter(h.cfg.SessionRate, h.cfg.SessionBurst, h.cfg.MaxTrackedAddrs),
 		newRooms: newRoomCap(h.cfg.RoomsPerAddrHour, h.cfg.MaxTrackedAddrs),
 		reload:   make(chan struct{}, 1),

@@ -24,6 +24,7 @@ func (h *Hub) AdminHandler() http.Handler { return http.HandlerFunc(h.serveAdmin
 var adminRoutes = map[string]string{
 	"rooms": http.MethodGet, "bans": http.MethodGet,
 	"delete": http.MethodPost, "ban": http.MethodPost, "unban": http.MethodPost,
+	"held": http.MethodGet, "approve": http.MethodPost, "reject": http.MethodPost,
 }
 
 func (h *Hub) serveAdmin(w http.ResponseWriter, r *http.Request) {
@@ -31,7 +32,7 @@ func (h *Hub) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	method, ok := adminRoutes[name]
 	if !ok || !strings.HasPrefix(r.URL.Path, AdminPrefix) {
 		writeAdminJSON(w, http.StatusNotFound, adminError{Error: "no chat admin endpoint " + r.URL.Path +
-			"; there are GET /chat/rooms, GET /chat/bans, POST /chat/delete, POST /chat/ban, POST /chat/unban", Code: string(CodeNotFound)})
+			"; there are GET /chat/rooms, /chat/bans, /chat/held and POST /chat/delete, /chat/ban, /chat/unban, /chat/approve, /chat/reject", Code: string(CodeNotFound)})
 		return
 	}
 	if r.Method != method {
@@ -79,6 +80,28 @@ func (h *Hub) serveAdmin(w http.ResponseWriter, r *http.Request) {
 				var closed int
 				if b, closed, err = h.Ban(ctx, br); err == nil {
 					out = map[string]any{"ban": b, "closed": closed}
+				}
+			}
+		}
+	case "held":
+		var hm []HeldMessage
+		if hm, err = h.Held(ctx); err == nil {
+			out = map[string]any{"held": hm}
+		}
+	case "approve", "reject":
+		var req struct {
+			IDs []int64 `json:"ids"`
+		}
+		if err = decodeAdmin(r, &req); err == nil {
+			if name == "approve" {
+				var msgs []Message
+				if msgs, err = h.Approve(ctx, req.IDs); err == nil {
+					out = map[string]any{"approved": msgs}
+				}
+			} else {
+				var n int
+				if n, err = h.Reject(ctx, req.IDs); err == nil {
+					out = map[string]any{"rejected": n}
 				}
 			}
 		}

@@ -52,15 +52,19 @@ type RoomInfo struct {
 
 type unknownIDsError struct{ ids []int64 }
 
-func (e *unknownIDsError) Error() string {
+func (e *unknownIDsError) Error() string { return e.sentence("message", "deleted") }
+
+func (e *unknownIDsError) heldError() string { return e.sentence("held message", "changed") }
+
+func (e *unknownIDsError) sentence(what, done string) string {
 	s := make([]string, len(e.ids))
 	for i, id := range e.ids {
 		s[i] = strconv.FormatInt(id, 10)
 	}
 	if len(s) == 1 {
-		return "there is no message with id " + s[0] + "; nothing was deleted"
+		return "there is no " + what + " with id " + s[0] + "; nothing was " + done
 	}
-	return "there are no messages with ids " + strings.Join(s, ", ") + "; nothing was deleted"
+	return "there are no " + what + "s with ids " + strings.Join(s, ", ") + "; nothing was " + done
 }
 
 // modEvent is what instances tell each other: messages deleted, or "the bans changed,

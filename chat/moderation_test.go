@@ -392,7 +392,6 @@ func TestRoomsListing(t *testing.T) {
 	})
 }
 
-
 // A member that was away when a message it already shows was deleted learns of it on
 // resume: a deleted frame comes with the (empty) replay.
 func TestResumeLearnsOfDeletionsWhileAway(t *testing.T) {
@@ -426,6 +425,50 @@ func TestResumeLearnsOfDeletionsWhileAway(t *testing.T) {
 				}
 				gotDeleted = true
 			}
+		}
+	})
+}
+
+// Filter action "hold": the sender is told, nobody sees the message until an operator
+// approves it (then it is delivered like a fresh send, once even if approved twice);
+// rejected ones are gone.
+func TestFilterHoldForReview(t *testing.T) {
+	forStores(t, func(t *testing.T, cfg chat.Config) {
+		cfg.Filter = chat.FilterConfig{Words: []string{"casino"}, Action: "hold"}
+		srv := chattest.Start(t, cfg, nil)
+		a, b := connect(t, srv, anon("a")), connect(t, srv, anon("b"))
+		a.join("r", nil)
+		b.join("r", nil)
+		a.say("r", "h1", "best casino in town")
+		if f := a.waitType("error"); f.Code != "held" || f.ClientID != "h1" {
+			t.Fatalf("held: %+v", f)
+		}
+		a.say("r", "h1", "best casino in town") // a resend is one entry
+		a.waitType("error")
+		a.say("r", "h2", "another casino")
+		a.waitType("error")
+		adm := newAdmin(t, srv)
+		held := adm.ok("GET", "/chat/held", nil)["held"].([]any)
+		if len(held) != 2 {
+			t.Fatalf("held %v", held)
+		}
+		first := int64(held[0].(map[string]any)["id"].(float64))
+		second := int64(held[1].(map[string]any)["id"].(float64))
+		if status, out := adm.call("POST", "/chat/approve", map[string]any{"ids": []int64{first, 9999}}); status != 404 ||
+			!strings.Contains(fmt.Sprint(out["error"]), "there is no held message with id 9999; nothing was changed") {
+			t.Fatalf("approve unknown: %d %v", status, out)
+		}
+		out := adm.ok("POST", "/chat/approve", map[string]any{"ids": []int64{first}})
+		id := int64(out["approved"].([]any)[0].(map[string]any)["id"].(float64))
+		if m := b.waitMessage(id); m.Content != "best casino in town" || m.SenderID != a.user.ID || m.ClientID != "h1" {
+			t.Fatalf("b got %+v", m)
+		}
+		adm.ok("POST", "/chat/reject", map[string]any{"ids": []int64{second}})
+		if held := adm.ok("GET", "/chat/held", nil)["held"].([]any); len(held) != 0 {
+			t.Fatalf("still held %v", held)
+		}
+		if h := history(t, srv, "r"); len(h) != 1 || h[0].ID != id {
+			t.Fatalf("history %+v", h)
 		}
 	})
 }

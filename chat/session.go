@@ -364,13 +364,18 @@ func (s *session) send(f clientFrame) {
 		s.refuse(e, f.ClientID, f.Room)
 		return
 	}
-	if e := s.h.mod.filter.Load().check(content); e != nil {
-		s.refuse(e, f.ClientID, f.Room)
+	match, hold := s.h.mod.filter.Load().check(content)
+	if match && !hold {
+		s.refuse(errFiltered, f.ClientID, f.Room)
 		return
 	}
 	msg := Message{
 		Room: f.Room, SenderID: s.user.ID, Nickname: s.user.Nickname, Avatar: s.user.Avatar,
 		Content: content, CreatedAt: time.Now().UTC().Truncate(time.Microsecond), ClientID: f.ClientID,
+	}
+	if hold {
+		s.holdForReview(msg)
+		return
 	}
 	if e := s.h.writer.submit(sendReq{msg: msg, reply: s}); e != nil {
 		s.enqueue(errFrame(e, f.ClientID, f.Room))

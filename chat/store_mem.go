@@ -19,9 +19,11 @@ type memStore struct {
 	keys   map[idemKey]int64    // (sender, client id) -> id
 	byID   map[int64]Message    // for idempotent lookups
 
-	banMu  sync.Mutex // bans (moderation_store.go)
-	banSeq int64
-	bans   []Ban
+	banMu    sync.Mutex // bans and held messages (moderation_store.go, moderation_held_store.go)
+	banSeq   int64
+	bans     []Ban
+	heldSeq  int64
+	heldMsgs []HeldMessage
 }
 
 type idemKey struct{ sender, client string }

@@ -17,7 +17,7 @@
       send: 'Send', sending: 'Sending…', retrying: 'Server busy, retrying…', failed: 'Not sent.',
       retry: 'Retry', reconnecting: 'Reconnecting…', start: 'Start of the conversation',
       loading: 'Loading…', newer: 'New messages ↓', sessionError: 'Could not connect. Please try again.',
-      you: 'you', deleted: 'This message was deleted.', banned: 'You can no longer take part in this chat.',
+      you: 'you', deleted: 'This message was deleted.', held: 'Waiting for a moderator before others can see it.', banned: 'You can no longer take part in this chat.',
     },
     ko: {
       title: '채팅', enterText: '가입 없이 익명으로 참여해요. 닉네임은 무작위로 정해집니다.',
@@ -25,7 +25,7 @@
       send: '보내기', sending: '보내는 중…', retrying: '서버가 바빠요. 다시 보내는 중…', failed: '전송 실패',
       retry: '다시 보내기', reconnecting: '다시 연결하는 중…', start: '대화의 시작입니다',
       loading: '불러오는 중…', newer: '새 메시지 ↓', sessionError: '연결하지 못했어요. 다시 시도해 주세요.',
-      you: '나', deleted: '삭제된 메시지입니다.', banned: '이 채팅에 더 이상 참여할 수 없어요.',
+      you: '나', deleted: '삭제된 메시지입니다.', held: '관리자 확인 후 다른 사람에게 보여요.', banned: '이 채팅에 더 이상 참여할 수 없어요.',
     },
   };
 
@@ -238,6 +238,7 @@
       p.timer = setTimeout(() => transmit(p), delay);
       return;
     }
+    if (f.code === 'held') { setState(p, 'failed', S.t.held, false); return; }
     setState(p, 'failed', S.t.failed + (f.message ? ' ' + String(f.message) : ''), true);
   }
 
