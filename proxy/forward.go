@@ -143,6 +143,9 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 	return b.stream.Read(p)
 }
 
+// copyBufPool holds the 32 KiB buffers of upstreamBody.WriteTo.
+var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
 // WriteTo is how fasthttp sends a body of known length: through a pooled buffer (the
 // socket's generic ReadFrom would allocate 32 KiB per response), flushing whatever a
 // read brought so the client gets bytes as the upstream sends them.

@@ -148,7 +148,7 @@ func (b *tableBuilder) route(rc RouteConfig, t *table) (route, error) {
 		}
 	case rc.Static != nil:
 		r.kind = routeStatic
-		h, err := newStaticHandler(rc.Path, *rc.Static, b.log.Named("static"))
+		h, err := rc.Static.NewHandler(rc.Path, b.log.Named("static"))
 		if err != nil {
 			return r, fmt.Errorf("static route %q: %w", rc.Path, err)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 
+	"github.com/edge-server/edge/internal/config"
 	"github.com/edge-server/edge/tls/pebbletest"
 )
 
@@ -29,7 +30,7 @@ func freeAddr(t *testing.T) string {
 
 // runServe runs serve() as `edge run` does and returns a stop function that ends it
 // like SIGTERM and returns serve's error.
-func runServe(t *testing.T, cfg *config) (stop func() error) {
+func runServe(t *testing.T, cfg *config.Config) (stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

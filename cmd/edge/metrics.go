@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/edge-server/edge/internal/config"
 )
 
 // promMetrics records what the packages report into Prometheus metrics. Its methods are
@@ -120,7 +122,7 @@ func (m *promMetrics) registry() *prometheus.Registry { return m.reg }
 // configure sets which sites and apps are valid label values, drops series of apps and
 // certificates no longer configured, and pre-creates per-app series so dashboards show
 // zeros instead of gaps. Call it at start and after every applied reload.
-func (m *promMetrics) configure(cfg *config) {
+func (m *promMetrics) configure(cfg *config.Config) {
 	k := &knownLabels{sites: map[string]bool{}, apps: map[string]bool{}}
 	for _, s := range cfg.Proxy.Sites {
 		for _, h := range s.Hosts {

@@ -1,4 +1,4 @@
-package proxy
+package static
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 
 func TestStaticConditional(t *testing.T) {
 	root := testSite(t)
-	s := startStatic(t, "/", StaticConfig{Root: root, Compress: true}, nil)
+	s := startStatic(t, "/", Config{Root: root, Compress: true}, nil)
 	first := s.get(t, "/index.html")
 	etag, lastMod := header(first, "ETag"), header(first, "Last-Modified")
 	if etag == "" || etag[0] != '"' || lastMod == "" {
@@ -90,7 +90,7 @@ func TestStaticRanges(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(root, "huge.bin"), content)
 	small := readFile(t, filepath.Join(root, "image.png"))
-	s := startStatic(t, "/", StaticConfig{Root: root, Compress: true}, nil)
+	s := startStatic(t, "/", Config{Root: root, Compress: true}, nil)
 	etag := map[string]string{}
 	lastMod := map[string]string{}
 	for _, p := range []string{"/huge.bin", "/image.png"} {
@@ -173,7 +173,7 @@ func TestStaticRanges(t *testing.T) {
 func TestStaticEmptyFile(t *testing.T) {
 	root := testSite(t)
 	writeFile(t, filepath.Join(root, "empty.txt"), nil)
-	s := startStatic(t, "/", StaticConfig{Root: root, Compress: true}, nil)
+	s := startStatic(t, "/", Config{Root: root, Compress: true}, nil)
 	r := s.get(t, "/empty.txt", "Accept-Encoding: gzip")
 	if r.StatusCode() != 200 || len(r.Body()) != 0 || header(r, "Content-Length") != "0" {
 		t.Fatalf("empty file: %d, %d bytes, Content-Length %q", r.StatusCode(), len(r.Body()), header(r, "Content-Length"))
@@ -187,7 +187,7 @@ func TestStaticBigFileStreaming(t *testing.T) {
 	root := testSite(t)
 	content := bytes.Repeat([]byte("0123456789abcdef"), (2<<20)/16+3)
 	writeFile(t, filepath.Join(root, "huge.txt"), content)
-	s := startStatic(t, "/", StaticConfig{Root: root, Compress: true}, nil)
+	s := startStatic(t, "/", Config{Root: root, Compress: true}, nil)
 	// Concurrent GETs exercise the descriptor pool; each must get the whole file.
 	errs := make(chan error, 8)
 	for range 8 {
@@ -225,7 +225,7 @@ func TestStaticBigFileStreaming(t *testing.T) {
 
 func TestStaticMemoryBudget(t *testing.T) {
 	root := testSite(t)
-	s := startStatic(t, "/", StaticConfig{Root: root, Compress: true}, func(h *staticHandler) {
+	s := startStatic(t, "/", Config{Root: root, Compress: true}, func(h *staticHandler) {
 		h.cache.memLimit = 3000 // only a couple of small files fit; the rest are streamed
 	})
 	for _, p := range []string{"/index.html", "/assets/index-3f2a9c1b.js", "/image.png", "/big.txt", "/robots.txt"} {
@@ -252,7 +252,7 @@ const httpDate = "Mon, 02 Jan 2006 15:04:05 GMT"
 // handler must still see its request headers.
 func TestStaticHeaderNamesNotNormalized(t *testing.T) {
 	root := testSite(t)
-	s := startStaticServer(t, "/", StaticConfig{Root: root, Compress: true}, nil,
+	s := startStaticServer(t, "/", Config{Root: root, Compress: true}, nil,
 		&fasthttp.Server{DisableHeaderNamesNormalizing: true})
 	first := s.get(t, "/index.html")
 	tests := []struct {

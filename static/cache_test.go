@@ -1,4 +1,4 @@
-package proxy
+package static
 
 import (
 	"bytes"
@@ -11,13 +11,15 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/edge-server/edge/internal/wait"
 )
 
 func TestStaticInvalidation(t *testing.T) {
 	root := testSite(t)
 	huge := filepath.Join(root, "huge.bin")
 	writeFile(t, huge, bytes.Repeat([]byte{'1'}, 2<<20))
-	s := startStatic(t, "/", StaticConfig{Root: root, Compress: true}, func(h *staticHandler) {
+	s := startStatic(t, "/", Config{Root: root, Compress: true}, func(h *staticHandler) {
 		h.ttl = int64(20 * time.Millisecond)
 	})
 	body := func(p string, hdrs ...string) string { return string(s.get(t, p, hdrs...).Body()) }
@@ -25,7 +27,7 @@ func TestStaticInvalidation(t *testing.T) {
 	t.Run("atomic replace", func(t *testing.T) {
 		old := s.get(t, "/index.html")
 		replaceFile(t, filepath.Join(root, "index.html"), []byte("<p>NEW-DEPLOY</p>"))
-		eventually(t, 20*time.Second, "new index.html", func() bool { return strings.Contains(body("/index.html"), "NEW-DEPLOY") })
+		wait.Until(t, 20*time.Second, "new index.html", func() bool { return strings.Contains(body("/index.html"), "NEW-DEPLOY") })
 		r := s.get(t, "/index.html", "If-None-Match: "+header(old, "ETag"))
 		if r.StatusCode() != 200 || header(r, "ETag") == header(old, "ETag") {
 			t.Errorf("old ETag still validates: %d %q", r.StatusCode(), header(r, "ETag"))
@@ -41,14 +43,14 @@ func TestStaticInvalidation(t *testing.T) {
 		if err := os.Chtimes(p, future, future); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 20*time.Second, "rewritten robots.txt", func() bool { return strings.Contains(body("/robots.txt"), "Disallow") })
+		wait.Until(t, 20*time.Second, "rewritten robots.txt", func() bool { return strings.Contains(body("/robots.txt"), "Disallow") })
 	})
 	t.Run("compressed copy follows the file", func(t *testing.T) {
 		if got := decode(t, "gzip", []byte(body("/big.txt", "Accept-Encoding: gzip"))); !bytes.HasPrefix(got, []byte("compress me")) {
 			t.Fatalf("unexpected big.txt")
 		}
 		replaceFile(t, filepath.Join(root, "big.txt"), bytes.Repeat([]byte("second version of the text. "), 300))
-		eventually(t, 20*time.Second, "recompressed big.txt", func() bool {
+		wait.Until(t, 20*time.Second, "recompressed big.txt", func() bool {
 			r := s.get(t, "/big.txt", "Accept-Encoding: gzip")
 			return bytes.HasPrefix(decode(t, header(r, "Content-Encoding"), r.Body()), []byte("second version"))
 		})
@@ -57,7 +59,7 @@ func TestStaticInvalidation(t *testing.T) {
 		if err := os.Remove(filepath.Join(root, "assets/index-3f2a9c1b.js.br")); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 20*time.Second, "gzip once the .br sibling is gone", func() bool {
+		wait.Until(t, 20*time.Second, "gzip once the .br sibling is gone", func() bool {
 			return header(s.get(t, "/assets/index-3f2a9c1b.js", "Accept-Encoding: br, gzip"), "Content-Encoding") == "gzip"
 		})
 	})
@@ -68,7 +70,7 @@ func TestStaticInvalidation(t *testing.T) {
 		if err := os.Remove(filepath.Join(root, "data.json")); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 20*time.Second, "404 after delete", func() bool { return s.get(t, "/data.json").StatusCode() == 404 })
+		wait.Until(t, 20*time.Second, "404 after delete", func() bool { return s.get(t, "/data.json").StatusCode() == 404 })
 		if e := s.h.cache.get([]byte("/data.json")); e != nil {
 			t.Errorf("deleted file still cached")
 		}
@@ -88,7 +90,7 @@ func TestStaticInvalidation(t *testing.T) {
 			t.Fatalf("huge.bin before: %d bytes", len(got))
 		}
 		replaceFile(t, huge, bytes.Repeat([]byte{'2'}, 2<<20+5))
-		eventually(t, 20*time.Second, "new big file", func() bool {
+		wait.Until(t, 20*time.Second, "new big file", func() bool {
 			got := body("/huge.bin")
 			if len(got) != 2<<20 && len(got) != 2<<20+5 {
 				t.Fatalf("torn big file: %d bytes", len(got))
@@ -103,7 +105,7 @@ func TestStaticEntryLimit(t *testing.T) {
 	for i := range 40 {
 		writeFile(t, filepath.Join(root, "many", strconv.Itoa(i)+".txt"), []byte("file "+strconv.Itoa(i)))
 	}
-	s := startStatic(t, "/", StaticConfig{Root: root}, func(h *staticHandler) { h.cache.maxEntries = 8 })
+	s := startStatic(t, "/", Config{Root: root}, func(h *staticHandler) { h.cache.maxEntries = 8 })
 	for round := range 2 {
 		for i := range 40 {
 			r := s.get(t, "/many/"+strconv.Itoa(i)+".txt")
@@ -137,7 +139,7 @@ func TestStaticIdleEviction(t *testing.T) {
 		budget += int64(len(readFile(t, filepath.Join(root, p))))
 	}
 	var fake atomic.Int64
-	s := startStatic(t, "/", StaticConfig{Root: root}, func(h *staticHandler) {
+	s := startStatic(t, "/", Config{Root: root}, func(h *staticHandler) {
 		h.cache.memLimit = budget // exactly full after the three files
 		h.cache.clock = func() int64 {
 			if v := fake.Load(); v != 0 {
@@ -170,26 +172,26 @@ func TestStaticIdleEviction(t *testing.T) {
 func TestStaticMissingRoot(t *testing.T) {
 	base := t.TempDir()
 	root := filepath.Join(base, "later")
-	s := startStatic(t, "/", StaticConfig{Root: root, SPA: true}, func(h *staticHandler) {
+	s := startStatic(t, "/", Config{Root: root, SPA: true}, func(h *staticHandler) {
 		h.ttl = int64(20 * time.Millisecond)
 	})
 	if r := s.get(t, "/"); r.StatusCode() != 404 {
 		t.Fatalf("missing root: %d", r.StatusCode())
 	}
 	writeFile(t, filepath.Join(root, "index.html"), []byte("ARRIVED"))
-	eventually(t, 20*time.Second, "root to appear", func() bool { return string(s.get(t, "/x").Body()) == "ARRIVED" })
+	wait.Until(t, 20*time.Second, "root to appear", func() bool { return string(s.get(t, "/x").Body()) == "ARRIVED" })
 
 	// The constructor the router calls: bad arguments are errors, not panics.
-	if _, err := newStaticHandler("assets/", StaticConfig{Root: root}, nil); err == nil {
+	if _, err := newStaticHandler("assets/", Config{Root: root}, nil); err == nil {
 		t.Errorf("prefix without leading slash accepted")
 	}
-	if _, err := newStaticHandler("", StaticConfig{Root: root}, nil); err == nil {
+	if _, err := newStaticHandler("", Config{Root: root}, nil); err == nil {
 		t.Errorf("empty prefix accepted")
 	}
-	if _, err := newStaticHandler("/", StaticConfig{}, nil); err == nil {
+	if _, err := newStaticHandler("/", Config{}, nil); err == nil {
 		t.Errorf("empty root accepted")
 	}
-	if h, err := newStaticHandler("/assets/", StaticConfig{Root: root}, nil); err != nil || h == nil {
+	if h, err := newStaticHandler("/assets/", Config{Root: root}, nil); err != nil || h == nil {
 		t.Errorf("valid route refused: %v", err)
 	}
 }
@@ -200,7 +202,7 @@ func TestStaticCompressionSweepsOwnEntry(t *testing.T) {
 	root := testSite(t)
 	big := readFile(t, filepath.Join(root, "big.txt"))
 	var fake atomic.Int64
-	s := startStatic(t, "/", StaticConfig{Root: root, Compress: true}, func(h *staticHandler) {
+	s := startStatic(t, "/", Config{Root: root, Compress: true}, func(h *staticHandler) {
 		h.cache.memLimit = int64(len(big)) // the file fits, its compressed copy does not
 		h.cache.clock = func() int64 {
 			if v := fake.Load(); v != 0 {

@@ -1,4 +1,4 @@
-package proxy
+package static
 
 import (
 	"strings"
@@ -9,7 +9,7 @@ import (
 
 func TestStaticContentTypeAndHeaders(t *testing.T) {
 	root := testSite(t)
-	s := startStatic(t, "/", StaticConfig{Root: root}, nil)
+	s := startStatic(t, "/", Config{Root: root}, nil)
 	tests := []struct {
 		path, ctype, bodyHas string
 	}{
@@ -53,8 +53,8 @@ func TestStaticContentTypeAndHeaders(t *testing.T) {
 
 func TestStaticCachePolicy(t *testing.T) {
 	root := testSite(t)
-	def := startStatic(t, "/", StaticConfig{Root: root, SPA: true}, nil)
-	custom := startStatic(t, "/", StaticConfig{Root: root, SPA: true,
+	def := startStatic(t, "/", Config{Root: root, SPA: true}, nil)
+	custom := startStatic(t, "/", Config{Root: root, SPA: true,
 		ImmutableCacheControl: "public, max-age=600", CacheControl: "no-store"}, nil)
 	const imm = "public, max-age=31536000, immutable"
 	tests := []struct {
@@ -129,8 +129,8 @@ func TestIsHashedName(t *testing.T) {
 
 func TestStaticDirectoriesAndPrefix(t *testing.T) {
 	root := testSite(t)
-	s := startStatic(t, "/", StaticConfig{Root: root}, nil)
-	sub := startStatic(t, "/static/", StaticConfig{Root: root}, nil)
+	s := startStatic(t, "/", Config{Root: root}, nil)
+	sub := startStatic(t, "/static/", Config{Root: root}, nil)
 	tests := []struct {
 		srv      *staticServer
 		path     string
@@ -177,7 +177,7 @@ func TestStaticDirectoriesAndPrefix(t *testing.T) {
 
 func TestStaticMethods(t *testing.T) {
 	root := testSite(t)
-	s := startStatic(t, "/", StaticConfig{Root: root, SPA: true}, nil)
+	s := startStatic(t, "/", Config{Root: root, SPA: true}, nil)
 	for _, m := range []string{"POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "PROPFIND"} {
 		t.Run(m, func(t *testing.T) {
 			r := s.do(t, m, "/index.html", "Content-Length: 0")
@@ -194,7 +194,7 @@ func TestStaticMethods(t *testing.T) {
 func TestStaticHEAD(t *testing.T) {
 	root := testSite(t)
 	writeFile(t, root+"/huge.bin", make([]byte, 3<<20)) // streamed, not held in memory
-	s := startStatic(t, "/", StaticConfig{Root: root, Compress: true}, nil)
+	s := startStatic(t, "/", Config{Root: root, Compress: true}, nil)
 	for _, p := range []string{"/", "/assets/index-3f2a9c1b.js", "/huge.bin", "/users/1"} {
 		t.Run(p, func(t *testing.T) {
 			get := s.get(t, p, "Accept-Encoding: gzip")
@@ -220,9 +220,9 @@ func TestStaticHEAD(t *testing.T) {
 
 func TestStaticSPA(t *testing.T) {
 	root := testSite(t)
-	spa := startStatic(t, "/", StaticConfig{Root: root, SPA: true}, nil)
-	plain := startStatic(t, "/", StaticConfig{Root: root}, nil)
-	sub := startStatic(t, "/app/", StaticConfig{Root: root, SPA: true}, nil)
+	spa := startStatic(t, "/", Config{Root: root, SPA: true}, nil)
+	plain := startStatic(t, "/", Config{Root: root}, nil)
+	sub := startStatic(t, "/app/", Config{Root: root, SPA: true}, nil)
 	tests := []struct {
 		srv     *staticServer
 		path    string

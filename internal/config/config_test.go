@@ -1,27 +1,27 @@
-package main
+package config
 
 import (
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
-
-// fakeDirs says every path is a directory except those containing "nonexistent".
+// fakeDirs says every path is a directory except those containing "nonexistent";
+// files are read for real (tls.ca_root in testdata).
 type fakeDirs struct{}
 
-func (fakeDirs) isDir(p string) error {
+func (fakeDirs) IsDir(p string) error {
 	if strings.Contains(p, "nonexistent") {
 		return os.ErrNotExist
 	}
 	return nil
 }
 
-func loadTestConfig(t *testing.T, name string, env map[string]string) (*config, configErrors) {
+func (fakeDirs) ReadFile(p string) ([]byte, error) { return os.ReadFile(p) }
+
+func loadTestConfig(t *testing.T, name string, env map[string]string) (*Config, Errors) {
 	t.Helper()
 	path := filepath.Join("testdata", "config", name)
 	data, err := os.ReadFile(path)
@@ -29,10 +29,10 @@ func loadTestConfig(t *testing.T, name string, env map[string]string) (*config, 
 		t.Fatal(err)
 	}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	cfg, err := checkConfig(path, data, lookup, fakeDirs{})
-	var errs configErrors
+	cfg, err := Check(path, data, lookup, fakeDirs{})
+	var errs Errors
 	if err != nil && !errors.As(err, &errs) {
-		t.Fatalf("checkConfig returned %T, want configErrors: %v", err, err)
+		t.Fatalf("Check returned %T, want Errors: %v", err, err)
 	}
 	return cfg, errs
 }
@@ -86,6 +86,7 @@ func TestConfigErrors(t *testing.T) {
 			`2: chat.max_conns_per_ip must be a whole number of at least 1, not "0"`,
 			`3: chat.message_rate must be a whole number of at least 1, not "fast"`,
 		}},
+		{"two_chat_mounts.yaml", []string{`7: chat is mounted at 2 different paths`}},
 		{"bad_env.yaml", []string{
 			`1: state_dir: "1BAD" is not a valid environment variable name`,
 			`2: admin_socket: unterminated ${`,
@@ -156,54 +157,4 @@ func TestExpandEnv(t *testing.T) {
 			t.Errorf("expandEnv(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
 	}
-}
-
-// TestExampleConfigGolden keeps the shipped example valid and its summary reviewed.
-func TestExampleConfigGolden(t *testing.T) {
-	data, err := os.ReadFile("../../configs/edge.example.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := parseConfig("configs/edge.example.yaml", data, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if errs := validateConfig(cfg, fakeDirs{}); len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	got := summarize(cfg)
-	golden := filepath.Join("testdata", "example.summary.golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update once)", err)
-	}
-	if got != string(want) {
-		t.Errorf("summary changed; review and run go test ./cmd/edge -update\n--- got\n%s--- want\n%s", got, want)
-	}
-}
-
-func FuzzParseConfig(f *testing.F) {
-	files, _ := filepath.Glob("testdata/config/*.yaml")
-	for _, p := range files {
-		if b, err := os.ReadFile(p); err == nil {
-			f.Add(b)
-		}
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := parseConfig("fuzz.yaml", data, func(string) (string, bool) { return "", false })
-		if err != nil {
-			var errs configErrors
-			if !errors.As(err, &errs) || len(errs) == 0 {
-				t.Fatalf("error is not a non-empty configErrors: %T %v", err, err)
-			}
-		}
-		if cfg != nil {
-			_ = validateConfig(cfg, fakeDirs{})
-		}
-	})
 }

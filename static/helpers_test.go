@@ -1,4 +1,4 @@
-package proxy
+package static
 
 import (
 	"bufio"
@@ -133,13 +133,13 @@ type staticServer struct {
 }
 
 // startStatic serves one static route on a real loopback listener.
-func startStatic(t *testing.T, prefix string, cfg StaticConfig, tweak func(*staticHandler)) *staticServer {
+func startStatic(t *testing.T, prefix string, cfg Config, tweak func(*staticHandler)) *staticServer {
 	t.Helper()
 	return startStaticServer(t, prefix, cfg, tweak, &fasthttp.Server{})
 }
 
 // startStaticServer is startStatic with a caller-configured fasthttp.Server.
-func startStaticServer(t *testing.T, prefix string, cfg StaticConfig, tweak func(*staticHandler), srv *fasthttp.Server) *staticServer {
+func startStaticServer(t *testing.T, prefix string, cfg Config, tweak func(*staticHandler), srv *fasthttp.Server) *staticServer {
 	t.Helper()
 	h, err := newStaticFiles(prefix, cfg, zaptest.NewLogger(t))
 	if err != nil {

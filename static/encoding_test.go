@@ -1,4 +1,4 @@
-package proxy
+package static
 
 import (
 	"bytes"
@@ -39,7 +39,7 @@ func decode(t *testing.T, enc string, body []byte) []byte {
 
 func TestStaticPrecompressed(t *testing.T) {
 	root := testSite(t)
-	s := startStatic(t, "/", StaticConfig{Root: root, Compress: true}, nil)
+	s := startStatic(t, "/", Config{Root: root, Compress: true}, nil)
 	js := readFile(t, filepath.Join(root, "assets/index-3f2a9c1b.js"))
 	css := readFile(t, filepath.Join(root, "assets/style-BRcx7a2Q.css"))
 	size := func(p string) string { return strconv.Itoa(len(readFile(t, filepath.Join(root, p)))) }
@@ -101,8 +101,8 @@ func TestStaticPrecompressed(t *testing.T) {
 
 func TestStaticOnTheFlyCompression(t *testing.T) {
 	root := testSite(t)
-	on := startStatic(t, "/", StaticConfig{Root: root, Compress: true}, nil)
-	off := startStatic(t, "/", StaticConfig{Root: root, Compress: false}, nil)
+	on := startStatic(t, "/", Config{Root: root, Compress: true}, nil)
+	off := startStatic(t, "/", Config{Root: root, Compress: false}, nil)
 	big := readFile(t, filepath.Join(root, "big.txt"))
 	tests := []struct {
 		srv          *staticServer

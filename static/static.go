@@ -1,4 +1,4 @@
-package proxy
+package static
 
 import (
 	"errors"
@@ -14,7 +14,30 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// Defaults of StaticConfig, and limits of the static file server.
+// Config serves a directory of files. Its NewHandler builds the handler that a proxy
+// route mounts (proxy.Mount), so proxy does not depend on this package.
+type Config struct {
+	// Root is the directory. Required.
+	Root string
+	// SPA falls back to /index.html for extension-less paths with no file. Default false.
+	SPA bool
+	// ImmutableCacheControl is sent for hashed asset names.
+	// Default "public, max-age=31536000, immutable".
+	ImmutableCacheControl string
+	// CacheControl is sent for every other file. Default "no-cache".
+	CacheControl string
+	// Compress enables on-the-fly compression of text types when no precompressed
+	// sibling exists. Default true (set by the config decoder; the zero value here means off).
+	Compress bool
+}
+
+// NewHandler serves files under c.Root for a route mounted at prefix. The proxy calls it
+// on every build of its route table (start and each reload), so each gets a fresh cache.
+func (c *Config) NewHandler(prefix string, log *zap.Logger) (fasthttp.RequestHandler, error) {
+	return newStaticHandler(prefix, *c, log)
+}
+
+// Defaults of Config, and limits of the static file server.
 const (
 	defaultImmutableCacheControl = "public, max-age=31536000, immutable"
 	defaultCacheControl          = "no-cache"
@@ -58,7 +81,7 @@ type staticHandler struct {
 }
 
 // newStaticHandler serves files under cfg.Root for a route mounted at prefix.
-func newStaticHandler(prefix string, cfg StaticConfig, log *zap.Logger) (fasthttp.RequestHandler, error) {
+func newStaticHandler(prefix string, cfg Config, log *zap.Logger) (fasthttp.RequestHandler, error) {
 	h, err := newStaticFiles(prefix, cfg, log)
 	if err != nil {
 		return nil, err
@@ -66,7 +89,7 @@ func newStaticHandler(prefix string, cfg StaticConfig, log *zap.Logger) (fasthtt
 	return h.serve, nil
 }
 
-func newStaticFiles(prefix string, cfg StaticConfig, log *zap.Logger) (*staticHandler, error) {
+func newStaticFiles(prefix string, cfg Config, log *zap.Logger) (*staticHandler, error) {
 	if prefix == "" || prefix[0] != '/' {
 		return nil, fmt.Errorf("static route prefix %q must start with /", prefix)
 	}

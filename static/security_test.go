@@ -1,4 +1,4 @@
-package proxy
+package static
 
 import (
 	"os"
@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edge-server/edge/internal/wait"
 )
 
 // leaked reports whether a body holds anything the site must never serve.
@@ -16,9 +18,9 @@ func leaked(body string) bool {
 func TestStaticHostilePaths(t *testing.T) {
 	root := testSite(t)
 	writeFile(t, filepath.Join(root, "evil.com/index.html"), []byte("a dir named like a host\n"))
-	plain := startStatic(t, "/", StaticConfig{Root: root}, nil)
-	spa := startStatic(t, "/", StaticConfig{Root: root, SPA: true}, nil)
-	sub := startStatic(t, "/static/", StaticConfig{Root: root, SPA: true}, nil)
+	plain := startStatic(t, "/", Config{Root: root}, nil)
+	spa := startStatic(t, "/", Config{Root: root, SPA: true}, nil)
+	sub := startStatic(t, "/static/", Config{Root: root, SPA: true}, nil)
 	long := strings.Repeat("a", 3000)
 	tests := []struct {
 		target string
@@ -175,7 +177,7 @@ func TestStaticSymlinkRootFlip(t *testing.T) {
 	writeFile(t, filepath.Join(base, "releases/v2/index.html"), []byte("release two\n"))
 	writeFile(t, filepath.Join(base, "releases/v2/new.js"), []byte("only in two\n"))
 	symlink(t, "releases/v1", filepath.Join(base, "current"))
-	s := startStatic(t, "/", StaticConfig{Root: filepath.Join(base, "current")}, func(h *staticHandler) {
+	s := startStatic(t, "/", Config{Root: filepath.Join(base, "current")}, func(h *staticHandler) {
 		h.ttl = int64(20 * time.Millisecond)
 	})
 	if r := s.get(t, "/"); !strings.Contains(string(r.Body()), "release one") {
@@ -189,17 +191,17 @@ func TestStaticSymlinkRootFlip(t *testing.T) {
 	if err := os.Rename(filepath.Join(base, "current.tmp"), filepath.Join(base, "current")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "index from release two", func() bool {
+	wait.Until(t, 20*time.Second, "index from release two", func() bool {
 		return strings.Contains(string(s.get(t, "/").Body()), "release two")
 	})
-	eventually(t, 20*time.Second, "new.js from release two", func() bool { return s.get(t, "/new.js").StatusCode() == 200 })
+	wait.Until(t, 20*time.Second, "new.js from release two", func() bool { return s.get(t, "/new.js").StatusCode() == 200 })
 }
 
 func TestStaticSymlinkRetargetedOutside(t *testing.T) {
 	root := testSite(t)
 	link := filepath.Join(root, "moving.txt")
 	symlink(t, "robots.txt", link)
-	s := startStatic(t, "/", StaticConfig{Root: root}, func(h *staticHandler) {
+	s := startStatic(t, "/", Config{Root: root}, func(h *staticHandler) {
 		h.ttl = int64(20 * time.Millisecond)
 	})
 	if r := s.get(t, "/moving.txt"); r.StatusCode() != 200 {
@@ -209,7 +211,7 @@ func TestStaticSymlinkRetargetedOutside(t *testing.T) {
 	if err := os.Rename(link+".tmp", link); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "cached symlink to be refused after it left the root", func() bool {
+	wait.Until(t, 20*time.Second, "cached symlink to be refused after it left the root", func() bool {
 		r := s.get(t, "/moving.txt")
 		if leaked(string(r.Body())) {
 			t.Fatalf("leaked after retarget: %q", r.Body())

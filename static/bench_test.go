@@ -1,4 +1,4 @@
-package proxy
+package static
 
 import (
 	"net"
@@ -31,7 +31,7 @@ func benchSite(b *testing.B) string {
 // reused RequestCtx, the way fasthttp reuses them per connection.
 func BenchmarkStaticHandler(b *testing.B) {
 	root := benchSite(b)
-	h, err := newStaticFiles("/", StaticConfig{Root: root, SPA: true, Compress: true}, zap.NewNop())
+	h, err := newStaticFiles("/", Config{Root: root, SPA: true, Compress: true}, zap.NewNop())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func BenchmarkStaticHandler(b *testing.B) {
 // clients, for this handler and for fasthttp.FS on the same files.
 func BenchmarkStaticLoopback(b *testing.B) {
 	root := benchSite(b)
-	h, err := newStaticFiles("/", StaticConfig{Root: root, SPA: true, Compress: true}, zap.NewNop())
+	h, err := newStaticFiles("/", Config{Root: root, SPA: true, Compress: true}, zap.NewNop())
 	if err != nil {
 		b.Fatal(err)
 	}
