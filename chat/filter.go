@@ -22,6 +22,12 @@ type FilterConfig struct {
 	Action string
 }
 
+// Check reports what is wrong with the filter ("filter action …", "filter pattern …").
+func (fc FilterConfig) Check() error {
+	_, err := newFilter(fc)
+	return err
+}
+
 // filter is a compiled FilterConfig; nil matches nothing.
 type filter struct {
 	re   *regexp.Regexp

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -224,4 +226,52 @@ func rawStatus(t *testing.T, addr, raw string) int {
 		t.Fatalf("no status line in %q", buf[:n])
 	}
 	return status
+}
+
+// chat.filter is applied by edge reload; a bad pattern rejects the reload with file:line
+// and the running filter stays.
+func TestChatFilterReload(t *testing.T) {
+	addr, sock := startChatEdgeWithSocket(t, "filter: { words: [spam] }")
+	conf := filepath.Join(filepath.Dir(sock), "edge.yaml")
+	p := joinChat(t, addr, "127.0.0.1", "anon-filter-0123456789abcdef", "r")
+	send := func(id, text string) string {
+		_ = p.conn.WriteJSON(map[string]any{"type": "send", "room": "r", "client_id": id, "content": text})
+		f := p.wait(t, func(f map[string]any) bool {
+			return (f["type"] == "ack" || f["type"] == "error") && f["client_id"] == id
+		})
+		if f["type"] == "ack" {
+			return "ack"
+		}
+		return f["code"].(string)
+	}
+	if got := send("a", "spam here"); got != "filtered" {
+		t.Fatalf("before reload: %s", got)
+	}
+	rewrite := func(from, to string) {
+		data, err := os.ReadFile(conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(conf, bytes.Replace(data, []byte(from), []byte(to), 1), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rewrite("filter: { words: [spam] }", "filter: { words: [eggs] }")
+	if code, out, errs := runEdge("reload", "--socket", sock); code != 0 {
+		t.Fatalf("reload: %d %q %q", code, out, errs)
+	}
+	if got := send("b", "spam here"); got != "ack" {
+		t.Fatalf("after reload, the old word: %s", got)
+	}
+	if got := send("c", "green eggs"); got != "filtered" {
+		t.Fatalf("after reload, the new word: %s", got)
+	}
+	rewrite("filter: { words: [eggs] }", `filter: { words: [eggs], patterns: ["(bad"] }`)
+	code, _, errs := runEdge("reload", "--socket", sock)
+	if code != 1 || !strings.Contains(errs, `edge.yaml:11: chat.filter pattern "(bad"`) {
+		t.Fatalf("bad reload: %d %q", code, errs)
+	}
+	if got := send("d", "more eggs"); got != "filtered" {
+		t.Fatalf("after a rejected reload: %s", got)
+	}
 }
