@@ -78,3 +78,25 @@ func TestParseBanTarget(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseBanTarget: whatever is accepted comes back in canonical form (masked, no
+// IPv4-mapped ranges) and parsing the canonical form again is the identity.
+func FuzzParseBanTarget(f *testing.F) {
+	for _, s := range []string{"203.0.113.77/24", "203.0.113.5", "2001:db8::1/64", "::ffff:1.2.3.4", "1.2.3.4/33",
+		"::ffff:1.2.3.0/120", "0.0.0.0/0", "::/0", "fe80::1%eth0", " 10.0.0.1 ", "1.2.3.4/08", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, p, e := parseBanTarget(BanTarget{CIDR: s})
+		if e != nil {
+			return
+		}
+		if p != p.Masked() || p.Addr().Is4In6() || p.Addr().Zone() != "" || !p.IsValid() {
+			t.Fatalf("%q accepted as %v (not canonical)", s, p)
+		}
+		again, p2, e := parseBanTarget(got)
+		if e != nil || again != got || p2 != p {
+			t.Fatalf("%q → %q → %q %v (%v)", s, got.CIDR, again.CIDR, p2, e)
+		}
+	})
+}

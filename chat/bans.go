@@ -58,6 +58,9 @@ func parseBanTarget(t BanTarget) (BanTarget, netip.Prefix, *Error) {
 
 func parseCIDR(s string) (netip.Prefix, error) {
 	s = strings.TrimSpace(s)
+	if strings.Contains(s, "%") {
+		return netip.Prefix{}, fmt.Errorf("zoned addresses are not client addresses")
+	}
 	if !strings.Contains(s, "/") {
 		a, err := netip.ParseAddr(s)
 		if err != nil {

@@ -25,8 +25,9 @@ type moderation struct {
 	newRooms *roomCap
 	filter   atomic.Pointer[filter]
 
-	reload chan struct{} // asks the refresher to reload bans now
-	mu     sync.Mutex    // serialises ban reloads and enforcement
+	reload  chan struct{} // asks the refresher to reload bans now
+	mu      sync.Mutex    // serialises ban reloads and enforcement
+	failing bool          // the last ban reload failed (logged once per outage); guarded by mu
 }
 
 func newModeration(h *Hub) (*moderation, error) {
@@ -79,14 +80,19 @@ func (md *moderation) refreshBans(ctx context.Context) {
 	dctx, cancel := context.WithTimeout(ctx, md.h.cfg.DBTimeout)
 	bans, err := md.st.activeBans(dctx)
 	cancel()
-	if err != nil {
-		if ctx.Err() == nil {
-			md.h.log.Warn("chat could not load bans; enforcing the last known ones", zap.Error(err))
-		}
-		return
-	}
 	md.mu.Lock()
 	defer md.mu.Unlock()
+	if err != nil {
+		if ctx.Err() == nil && !md.failing {
+			md.h.log.Warn("chat could not load bans; enforcing the last known ones until it can", zap.Error(err))
+		}
+		md.failing = true
+		return
+	}
+	if md.failing {
+		md.h.log.Info("chat bans loaded again")
+		md.failing = false
+	}
 	bs := newBanSet(bans)
 	md.bans.Store(bs)
 	md.enforce(bs)
