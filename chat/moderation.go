@@ -101,7 +101,7 @@ func (md *moderation) refreshBans(ctx context.Context) {
 // enforce closes the sockets of banned users and addresses with an error frame and 4003.
 func (md *moderation) enforce(bs *banSet) int {
 	now, n := time.Now(), 0
-	for _, s := range md.h.sessionList() {
+	for _, s := range md.h.sessions.List() {
 		if b := bs.match(s.user.ID, s.ip, now); b != nil {
 			s.enqueue(errFrame(bannedError(b), "", ""))
 			s.closeWith(CloseBanned, "banned")
@@ -344,10 +344,6 @@ func (md *moderation) applyBans(ctx context.Context) int {
 }
 
 func (h *Hub) userConnected(userID string) bool {
-	for _, s := range h.sessionList() {
-		if s.user.ID == userID {
-			return true
-		}
-	}
-	return false
+	_, ok := h.sessions.Find(func(s *session) bool { return s.user.ID == userID })
+	return ok
 }
