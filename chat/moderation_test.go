@@ -20,7 +20,7 @@ func TestDeleteUnderLoadReachesBothHubs(t *testing.T) {
 	cfg := fast(chat.Config{DatabaseURL: db.URL, PollInterval: time.Hour})
 	h1, h2 := chattest.Start(t, cfg, nil), chattest.Start(t, cfg, nil)
 	var members []*tclient
-	for i := range 6 {
+	for i := range 10 {
 		srv := h1
 		if i%2 == 1 {
 			srv = h2
@@ -33,10 +33,10 @@ func TestDeleteUnderLoadReachesBothHubs(t *testing.T) {
 	spammer.say("blog", "spam", "BUY CHEAP PILLS")
 	spamID := spammer.waitType("ack").ID
 
-	// Load: two senders (one per hub) keep writing while the delete happens.
+	// Load: four senders (two per hub) keep writing while the delete happens.
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for _, c := range members[1:3] {
+	for _, c := range members[1:5] {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -72,7 +72,7 @@ func TestDeleteUnderLoadReachesBothHubs(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	t.Logf("slowest member saw the deletion %v after the request was sent (3 on each hub, under load)", worst)
+	t.Logf("slowest member saw the deletion %v after the request was sent (5 members on each hub, 4 senders)", worst)
 	if worst > time.Second {
 		t.Fatalf("a member waited %v for the deletion", worst)
 	}
