@@ -49,7 +49,10 @@ func newModeration(h *Hub) (*moderation, error) {
 // run refreshes the bans until ctx ends: at once, on every event from another instance,
 // and every PollInterval (expiries, missed notifications).
 func (md *moderation) run(ctx context.Context) {
-	go md.st.listenModeration(ctx, md.onEvent)
+	var listener sync.WaitGroup
+	listener.Add(1)
+	go func() { defer listener.Done(); md.st.listenModeration(ctx, md.onEvent) }()
+	defer listener.Wait()
 	tick := time.NewTicker(md.h.cfg.PollInterval)
 	defer tick.Stop()
 	for {
@@ -273,7 +276,7 @@ func (h *Hub) Ban(ctx context.Context, req BanRequest) (Ban, int, error) {
 			return Ban{}, 0, errorf(CodeNotFound, "no user %s has sent a message or is connected; check the id (a message's sender_id)", t.User)
 		}
 	}
-	b := Ban{User: t.User, CIDR: t.CIDR, Reason: req.Reason}
+	b := Ban{User: t.User, CIDR: t.CIDR, Reason: req.Reason, CreatedAt: time.Now().UTC().Truncate(time.Second)}
 	if req.For > 0 {
 		exp := time.Now().Add(req.For).UTC().Truncate(time.Second)
 		b.ExpiresAt = &exp

@@ -271,6 +271,13 @@ func TestBanBadInput(t *testing.T) {
 		if bans := a.ok("GET", "/chat/bans", nil)["bans"].([]any); len(bans) != 0 {
 			t.Fatalf("refused bans were stored: %v", bans)
 		}
+		b := a.ok("POST", "/chat/ban", map[string]any{"cidr": "2001:db8:1:2::7/64", "for": "90m", "reason": "flood"})["ban"].(map[string]any)
+		created, _ := time.Parse(time.RFC3339, fmt.Sprint(b["created_at"]))
+		expires, _ := time.Parse(time.RFC3339, fmt.Sprint(b["expires_at"]))
+		if b["cidr"] != "2001:db8:1:2::/64" || b["reason"] != "flood" || time.Since(created) > time.Minute ||
+			expires.Sub(created) < 89*time.Minute || expires.Sub(created) > 91*time.Minute {
+			t.Fatalf("stored ban %v", b)
+		}
 	})
 }
 
