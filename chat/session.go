@@ -115,8 +115,14 @@ func (s *session) dropAhead() {
 	s.ahead, s.aheadPos, s.aheadEnd = nil, 0, 0
 }
 
-// greet queues the first frames: welcome, or the token error and a 4001 close.
+// greet queues the first frames: welcome, or the token error and a 4001 close (4003
+// for a banned user or address).
 func (s *session) greet() {
+	if s.authErr == nil {
+		// Checked once registered: a ban stored after this check closes the session
+		// when it is enforced, one stored before it is seen here.
+		s.authErr = s.h.mod.banned(s.user.ID, s.ip)
+	}
 	if s.authErr != nil {
 		s.enqueue(errFrame(s.authErr, "", ""))
 		if s.authErr.Code == CodeBanned {

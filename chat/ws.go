@@ -52,9 +52,6 @@ func (h *Hub) serveWS(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	user, authErr := h.id.verify(string(ctx.QueryArgs().Peek("token")))
-	if authErr == nil {
-		authErr = h.mod.banned(user.ID, ip) // reported after the upgrade, like a bad token
-	}
 	err := h.upgrader.Upgrade(ctx, func(c *websocket.Conn) { h.adopt(c.NetConn(), ip, user, authErr) })
 	if err != nil {
 		h.releaseIP(ip)
