@@ -17,7 +17,7 @@
       send: 'Send', sending: 'Sending…', retrying: 'Server busy, retrying…', failed: 'Not sent.',
       retry: 'Retry', reconnecting: 'Reconnecting…', start: 'Start of the conversation',
       loading: 'Loading…', newer: 'New messages ↓', sessionError: 'Could not connect. Please try again.',
-      you: 'you', deleted: 'This message was deleted.', held: 'Waiting for a moderator before others can see it.', banned: 'You can no longer take part in this chat.',
+      you: 'you', deleted: 'Message deleted.', held: 'Held for review.', banned: 'You are banned from this chat.',
     },
     ko: {
       title: '채팅', enterText: '가입 없이 익명으로 참여해요. 닉네임은 무작위로 정해집니다.',
@@ -25,7 +25,7 @@
       send: '보내기', sending: '보내는 중…', retrying: '서버가 바빠요. 다시 보내는 중…', failed: '전송 실패',
       retry: '다시 보내기', reconnecting: '다시 연결하는 중…', start: '대화의 시작입니다',
       loading: '불러오는 중…', newer: '새 메시지 ↓', sessionError: '연결하지 못했어요. 다시 시도해 주세요.',
-      you: '나', deleted: '삭제된 메시지입니다.', held: '관리자 확인 후 다른 사람에게 보여요.', banned: '이 채팅에 더 이상 참여할 수 없어요.',
+      you: '나', deleted: '삭제된 메시지입니다.', held: '검토 대기 중', banned: '이 채팅에서 차단되었어요.',
     },
   };
 
@@ -39,8 +39,7 @@
     t: STR.en, locale: 'en', me: null, token: null, expires: 0,
     ws: null, gen: 0, joined: false, opened: false, failedOpens: 0, renew: false, backoff: 0, reconnectTimer: 0,
     byId: new Map(), // String(id) -> <li>
-    deleted: new Set(), // String(id) of messages an operator deleted (a "deleted" frame may precede the message)
-    banned: false,
+    deleted: new Set(), // ids an operator deleted (may come before the message)
     pending: new Map(), // client_id -> {cid, content, li, tries, sentAt, timer}
     lastId: null, firstId: null, joinAfter: null, // newest / oldest confirmed ids seen; `after` of the last join
     atStart: false, loadingOlder: false, missingAvatars: new Set(),
@@ -119,12 +118,7 @@
     return li;
   }
 
-  // showDeleted replaces a message's text with the placeholder (its place in the log stays).
-  function showDeleted(li) {
-    li.classList.add('deleted');
-    const bubble = li.querySelector('.bubble');
-    if (bubble) bubble.textContent = S.t.deleted;
-  }
+  function showDeleted(li) { li.classList.add('deleted'); li.querySelector('.bubble').textContent = S.t.deleted; }
 
   const log = () => $('log');
   function nearBottom() { const l = log(); return l.scrollHeight - l.scrollTop - l.clientHeight < 80; }
@@ -299,7 +293,7 @@
       S.ws = null; S.joined = false;
       if (!S.opened) S.failedOpens++;
       if (e.code === 4001) S.renew = true; // token refused: get a new one before reconnecting
-      if (e.code === 4003) { S.banned = true; status(S.t.banned, true); $('online').hidden = true; return; } // banned: do not retry
+      if (e.code === 4003) { status(S.t.banned, true); $('online').hidden = true; return; } // banned: no retry
       reconnect();
     });
   }
@@ -329,7 +323,7 @@
         if (f.room !== room || !Array.isArray(f.messages)) break;
         const first = !S.joined && S.lastId === null;
         const after = S.joinAfter;
-        S.joined = true; S.backoff = 0;
+        S.joined = true; S.backoff = 0; S.joinTries = 0;
         status('');
         if (after === null && (f.has_more === false || f.messages.length === 0)) markStart();
         addLive(f.messages, first);
@@ -346,12 +340,7 @@
         onAck(f);
         break;
       case 'deleted':
-        if (f.room === room && f.id != null) {
-          const key = String(f.id);
-          S.deleted.add(key);
-          const li = S.byId.get(key);
-          if (li) showDeleted(li);
-        }
+        if (f.room === room && f.id != null) { S.deleted.add(String(f.id)); const li = S.byId.get(String(f.id)); if (li) showDeleted(li); }
         break;
       case 'presence':
         if (f.room === room && Number.isFinite(f.online)) {
@@ -361,8 +350,17 @@
       case 'error': {
         const p = f.client_id != null ? S.pending.get(f.client_id) : null;
         if (f.code === 'unauthorized') { S.renew = true; if (S.ws) S.ws.close(); break; }
-        if (f.code === 'banned') { status(S.t.banned, true); break; } // the 4003 close follows
+        if (f.code === 'banned') { status(S.t.banned, true); break; } // 4003 follows
         if (p && f.code === 'not_joined') { p.sentAt = 0; sendFrame(joinFrame()); break; } // resent after history
+        if (!p && f.code === 'unavailable' && f.room === room) {
+          // The join was refused (store not reachable yet): no live messages come until a
+          // join succeeds, so join again, with backoff, from the newest id seen.
+          const n = S.joinTries = (S.joinTries || 0) + 1;
+          const gen = S.gen;
+          setTimeout(() => { if (gen === S.gen) sendFrame(joinFrame()); }, Math.min(10000, 250 * 2 ** n) * (0.75 + Math.random() / 2));
+          status(String(f.message || f.code), true, 6000);
+          break;
+        }
         if (p) onSendError(p, f);
         else status(String(f.message || f.code || 'error'), true, 6000);
         break;
