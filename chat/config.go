@@ -97,7 +97,8 @@ type Config struct {
 	// and interval a third of it, 2 probes) on edge's sockets, and the same through
 	// tcp_user_timeout / tcp_keepalives_* on Postgres's side of each session. Default 3s.
 	DBDeadPeerTimeout time.Duration
-	// PoolSize is the number of pooled database connections (plus one LISTEN connection).
+	// PoolSize is the number of pooled database connections (plus two LISTEN connections:
+	// messages and moderation events).
 	// Default 8.
 	PoolSize int
 	// PresenceDelay coalesces presence broadcasts of a room. Default 500ms.

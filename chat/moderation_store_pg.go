@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"go.uber.org/zap"
 )
 
 // modChannel carries moderation events between instances. It is not the message
@@ -156,20 +155,8 @@ func (s *pgStore) announce(ctx context.Context, ev modEvent) error {
 // itself; after each (re)connect it reports a bans event, since notifications sent while
 // it was away are lost (deletions are not: readers see them in the rows).
 func (s *pgStore) listenModeration(ctx context.Context, on func(modEvent)) {
-	backoff := 500 * time.Millisecond
-	for ctx.Err() == nil {
-		err := s.listenModerationOnce(ctx, on)
-		if ctx.Err() != nil {
-			return
-		}
-		s.log.Warn("chat moderation LISTEN connection lost; reconnecting", zap.Error(err), zap.Duration("in", backoff))
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 10*time.Second)
-	}
+	s.keepListening(ctx, "chat moderation LISTEN connection lost; reconnecting",
+		func(ctx context.Context) error { return s.listenModerationOnce(ctx, on) })
 }
 
 func (s *pgStore) listenModerationOnce(ctx context.Context, on func(modEvent)) error {
