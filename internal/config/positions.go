@@ -20,6 +20,7 @@ type Positions struct {
 	Limits                                    Pos
 	Chat, ChatDatabaseURL, ChatOrigins        Pos
 	ChatNicknameLocale, ChatSecret            Pos
+	ChatFilter                                Pos
 	// Apps and Sites run parallel to Proxy.Apps and Proxy.Sites; the decoder appends to
 	// both together. Use App(i) and Site(i), which are safe on a hand-built Config.
 	Apps  []AppPositions
