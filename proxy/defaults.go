@@ -133,6 +133,9 @@ func (c *Config) check() error {
 			}
 			hosts[key] = true
 		}
+		if s.Redirect != "" && len(s.Routes) > 0 {
+			return fmt.Errorf("site %s redirects every request, so it cannot also have routes", s.Hosts[0])
+		}
 		paths := map[string]bool{}
 		for _, r := range s.Routes {
 			if err := c.checkRoute(r, apps); err != nil {
@@ -167,8 +170,11 @@ func (c *Config) checkRoute(r RouteConfig, apps map[string]bool) error {
 	if r.Static != nil {
 		n++
 	}
+	if r.Redirect != nil {
+		n++
+	}
 	if n != 1 {
-		return fmt.Errorf("route %q must have exactly one of app, handler or static", r.Path)
+		return fmt.Errorf("route %q must have exactly one of app, handler, static or redirect", r.Path)
 	}
 	return nil
 }

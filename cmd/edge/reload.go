@@ -75,11 +75,18 @@ func (r *reloader) addCertificates(apply func(hosts []string) error) {
 	r.addStep("certificates", func(next *config.Config) error { return apply(certHosts(next)) })
 }
 
-// certHosts are the names certificates are managed for: every exact site host (a "*"
-// wildcard gets none), in config order, once each.
+// certHosts are the names certificates are managed for over ACME: every exact site
+// host (a "*" wildcard gets none) of a site without its own certificate (tls: {cert,
+// key}), in config order, once each. A redirecting site's hosts are included: the
+// www → apex redirect needs a certificate for www too.
 func certHosts(cfg *config.Config) []string {
 	var hosts []string
 	seen := map[string]bool{}
+	for _, oc := range cfg.OwnCerts {
+		for _, h := range oc.Hosts {
+			seen[h] = true
+		}
+	}
 	for _, s := range cfg.Proxy.Sites {
 		for _, h := range s.Hosts {
 			if !strings.Contains(h, "*") && !seen[h] {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"time"
@@ -56,14 +57,22 @@ func buildServices(cfg *config.Config, log *zap.Logger, d *opsDaemon) ([]service
 		}
 	})
 	if certs != nil {
+		own := newOwnCertWatcher(certs.SetOwnCertificates, log)
+		if err := own.apply(cfg.OwnCerts); err != nil {
+			return nil, fmt.Errorf("loading the sites' own certificates: %w", err)
+		}
+		d.reload.addStep("own certificates", func(next *config.Config) error { return own.apply(next.OwnCerts) })
+		d.every(ownCertInterval, own.poll)
 		d.reload.addCertificates(certs.SetHosts) // new hosts get certificates on reload
-		d.every(time.Minute, func() {
+		certExpiry := func() {
 			for _, c := range certs.Status() {
 				if !c.NotAfter.IsZero() {
 					d.metrics.CertExpiry(c.Name, c.NotAfter)
 				}
 			}
-		})
+		}
+		certExpiry() // own certificates are loaded already: export them from the start
+		d.every(time.Minute, certExpiry)
 	}
 	services = append(services, p)
 	if certs != nil {

@@ -64,7 +64,7 @@ func TestConfigErrors(t *testing.T) {
 			`2: sites must be a list, not a mapping`,
 		}},
 		{"route_two_targets.yaml", []string{
-			`6: route "/" must have exactly one of app, chat: true or static`,
+			`6: route "/" must have exactly one of app, chat: true, static or redirect`,
 			`7: route path "api" must start with /`,
 		}},
 		{"bad_host.yaml", []string{

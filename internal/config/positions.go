@@ -34,9 +34,10 @@ type AppPositions struct {
 
 // SitePositions is where sites[i], each of its hosts and each of its routes were written.
 type SitePositions struct {
-	Site   Pos
-	Hosts  []Pos // parallel to SiteConfig.Hosts
-	Routes []Pos // parallel to SiteConfig.Routes
+	Site     Pos
+	Redirect Pos
+	Hosts    []Pos // parallel to SiteConfig.Hosts
+	Routes   []Pos // parallel to SiteConfig.Routes
 }
 
 // App is the positions of Proxy.Apps[i], or zero ones for an app not from a file.
