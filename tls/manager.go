@@ -24,6 +24,7 @@ type Manager struct {
 	storage *countingStorage
 	cache   *certmagic.Cache
 	magic   *certmagic.Config
+	issuer  *certmagic.ACMEIssuer
 	tlsConf *tls.Config
 	book    *statusBook
 	hosts   atomic.Pointer[hostList] // managed names; replaced by SetHosts
@@ -57,7 +58,7 @@ func New(cfg Config, log *zap.Logger) (*Manager, error) {
 	m := &Manager{
 		log:     log,
 		s:       s,
-		storage: &countingStorage{FileStorage: &certmagic.FileStorage{Path: s.storageDir}},
+		storage: &countingStorage{Storage: s.storage},
 		book:    newStatusBook(s.hosts),
 		ctx:     ctx,
 		cancel:  cancel,
@@ -80,15 +81,17 @@ func New(cfg Config, log *zap.Logger) (*Manager, error) {
 		Agreed:                  true, // configuring a CA is agreeing to its terms; never prompt
 		DisableHTTPChallenge:    s.noHTTP01,
 		DisableTLSALPNChallenge: s.noALPN01,
-		// Challenges are answered from memory by this process's listeners; nothing
-		// needs to be shared through storage.
-		DisableDistributedSolvers: true,
+		// Alone, challenges are answered from memory by this process's listeners.
+		// With a shared storage (a fleet), the CA may reach any instance: certmagic
+		// then writes each challenge to storage and every instance answers from it.
+		DisableDistributedSolvers: !s.shared,
 		ListenHost:                s.listenHost,
 		AltHTTPPort:               s.httpPort,
 		AltTLSALPNPort:            s.httpsPort,
 		TrustedRoots:              s.roots,
 		Logger:                    cmLog,
 	})
+	m.issuer = issuer
 	m.magic.Issuers = []certmagic.Issuer{issuer}
 	m.hosts.Store(&hostList{names: s.hosts, set: s.hostSet})
 	m.tlsConf = m.newTLSConfig()
@@ -129,7 +132,7 @@ func (m *Manager) Start() error {
 	m.log.Info("managing certificates",
 		zap.Strings("hosts", hosts),
 		zap.String("ca", m.s.caURL),
-		zap.String("storage", m.s.storageDir),
+		zap.String("storage", m.s.storageName),
 		zap.Bool("http_01", !m.s.noHTTP01),
 		zap.Bool("tls_alpn_01", !m.s.noALPN01))
 	if err := m.magic.ManageAsync(m.ctx, hosts); err != nil {
