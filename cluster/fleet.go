@@ -28,6 +28,9 @@ type Fleet struct {
 	colors      sync.Map     // app → fleetApp, as last read from Postgres
 	appliers    sync.Map     // app → *applier: one Apply at a time per app
 
+	presence     *Presence
+	presenceOnce sync.Once
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -178,6 +181,9 @@ func (f *Fleet) heartbeatLoop() {
 		err := f.beat(ctx)
 		if err == nil {
 			err = f.syncAndApply(ctx, false)
+		}
+		if err == nil {
+			err = f.Presence().refresh(ctx)
 		}
 		cancel()
 		if err != nil && f.ctx.Err() == nil {

@@ -97,7 +97,8 @@ func pgconnTimeout(err error) bool {
 	return errors.As(err, &te) && te.Timeout()
 }
 
-// dispatch handles one notification: "check <id>" or "color <app>".
+// dispatch handles one notification: "check <id>", "color <app>" or
+// "presence <instance> <room>".
 func (f *Fleet) dispatch(payload string) {
 	kind, arg, _ := strings.Cut(payload, " ")
 	switch kind {
@@ -108,6 +109,8 @@ func (f *Fleet) dispatch(payload string) {
 		}
 		f.wg.Add(1)
 		go func() { defer f.wg.Done(); f.answerCheck(id) }()
+	case "presence":
+		f.Presence().remote(arg)
 	case "color":
 		f.wg.Add(1)
 		go func() {

@@ -2,8 +2,9 @@ package cluster
 
 import "github.com/edge-server/edge/internal/pgschema"
 
-// notifyChannel carries "check <id>" (probe requests) and "color <app>" (a committed
-// switch) to every instance.
+// notifyChannel carries "check <id>" (probe requests), "color <app>" (a committed
+// switch) and "presence <instance> <room>" (a chat room's count changed) to every
+// instance.
 const notifyChannel = "edge_fleet"
 
 var schema = pgschema.Schema{Component: "cluster", Steps: []string{`
@@ -53,4 +54,12 @@ CREATE TABLE edge_fleet_secrets (
 	value      BYTEA NOT NULL,
 	created_by TEXT NOT NULL,
 	created_at TIMESTAMPTZ NOT NULL DEFAULT now()
-);`}}
+);`, `
+CREATE TABLE edge_chat_presence (
+	instance   TEXT NOT NULL,
+	room       TEXT NOT NULL,
+	online     INT NOT NULL,
+	updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+	PRIMARY KEY (room, instance)
+);
+CREATE INDEX edge_chat_presence_instance ON edge_chat_presence (instance);`}}
