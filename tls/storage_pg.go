@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/certmagic"
@@ -37,6 +38,8 @@ type PostgresStorage struct {
 	poll time.Duration
 	op   time.Duration
 	who  string
+
+	ready atomic.Bool // the tables exist (checked once per process)
 
 	mu   sync.Mutex
 	held map[string]*lease // locks this process holds, by name
@@ -80,7 +83,9 @@ CREATE TABLE edge_cert_locks (
 );`}}
 
 // NewPostgresStorage creates the tables if needed (safe when several instances start
-// at once) and returns the storage.
+// at once) and returns the storage. When the database cannot be reached it logs that
+// and still returns the storage, which creates the tables on its first successful
+// operation: certificates already in memory keep being served meanwhile.
 func NewPostgresStorage(ctx context.Context, cfg PostgresStorageConfig, log *zap.Logger) (*PostgresStorage, error) {
 	if cfg.Pool == nil {
 		return nil, configErrorf("Storage", "the Postgres certificate storage needs a database pool")
@@ -112,18 +117,33 @@ func NewPostgresStorage(ctx context.Context, cfg PostgresStorageConfig, log *zap
 	if s.who == "" {
 		s.who = "edge"
 	}
+	if err := s.ensure(ctx); err != nil {
+		s.log.Error("certificate storage database unreachable; retrying with every operation", zap.Error(err))
+	}
+	return s, nil
+}
+
+// ensure creates the tables once per process.
+func (s *PostgresStorage) ensure(ctx context.Context) error {
+	if s.ready.Load() {
+		return nil
+	}
 	mctx, cancel := context.WithTimeout(ctx, 3*s.op)
 	defer cancel()
 	if err := pgschema.Apply(mctx, s.pool, certSchema); err != nil {
-		return nil, fmt.Errorf("preparing the certificate tables: %w", err)
+		return fmt.Errorf("preparing the certificate tables: %w", err)
 	}
-	return s, nil
+	s.ready.Store(true)
+	return nil
 }
 
 // String is what Manager logs as the storage location.
 func (s *PostgresStorage) String() string { return "postgres" }
 
+// opCtx bounds one operation; the tables are created first if that has not happened
+// yet (an error then surfaces from the operation's own statement).
 func (s *PostgresStorage) opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	_ = s.ensure(ctx)
 	return context.WithTimeout(ctx, s.op)
 }
 

@@ -133,3 +133,42 @@ func TestPostgresLockReleasedWhenHolderFrozen(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPostgresStorageStartsWhileTheDatabaseIsDown: an instance starting during an
+// outage still gets its storage (serving what it has); the tables are created on the
+// first operation after the database is back.
+func TestPostgresStorageStartsWhileTheDatabaseIsDown(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	proxy := tcpfault.Start(t, db.Addr())
+	proxy.Freeze()
+	start := time.Now()
+	s, err := edgetls.NewPostgresStorage(context.Background(), edgetls.PostgresStorageConfig{
+		Pool: newPool(t, db.URLVia(proxy.Addr)), OpTimeout: 300 * time.Millisecond,
+	}, nil)
+	if err != nil {
+		t.Fatalf("NewPostgresStorage during an outage = %v, want the storage", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("NewPostgresStorage took %v against a frozen database", took)
+	}
+	if err := s.Store(context.Background(), "k", []byte("v")); err == nil {
+		t.Error("Store succeeded against a frozen database")
+	}
+	proxy.Thaw()
+	proxy.Cut()
+	ctx := context.Background()
+	var serr error
+	for range 20 {
+		if serr = s.Store(ctx, "k", []byte("v")); serr == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if serr != nil {
+		t.Fatalf("Store after the outage: %v", serr)
+	}
+	if v, err := s.Load(ctx, "k"); err != nil || string(v) != "v" {
+		t.Errorf("Load = %q, %v", v, err)
+	}
+}
