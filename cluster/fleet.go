@@ -25,6 +25,7 @@ type Fleet struct {
 	firstOnce   sync.Once
 	dbUp        atomic.Bool  // the last statement reached the database
 	dbErr       atomic.Value // string: why it did not
+	upSince     atomic.Int64 // unix ns when the database became reachable (again)
 	colors      sync.Map     // app → fleetApp, as last read from Postgres
 	appliers    sync.Map     // app → *applier: one Apply at a time per app
 
@@ -148,6 +149,7 @@ func (f *Fleet) markDown(err error) {
 
 func (f *Fleet) markUp() {
 	if !f.dbUp.Swap(true) {
+		f.upSince.Store(time.Now().UnixNano())
 		f.log.Info("fleet database reachable")
 	}
 	f.dbErr.Store("")

@@ -47,6 +47,7 @@ func TestPresenceSumsTheFleet(t *testing.T) {
 	if n, _ := ms[0].fleet.Presence().Publish("lobby", 2); n != 9 {
 		t.Fatalf("re-publish = %d, want 9", n)
 	}
+	time.Sleep(3 * beat) // the notifications of the publishes above have arrived
 	before := toldCount("edge-1/lobby")
 	proxy.Freeze()
 	waitUntil(t, "edge-1 to be told the frozen instance's visitors left", 10*beat+2*time.Second, func() bool {

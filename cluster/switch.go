@@ -56,6 +56,9 @@ func (f *Fleet) Switch(ctx context.Context, app, color string, timeout time.Dura
 		rep.Message = fmt.Sprintf("%s is already on %s across the fleet; nothing to do", app, color)
 		return rep, nil
 	}
+	if err := f.settle(ctx); err != nil {
+		return nil, err
+	}
 	live, err := f.Instances(ctx)
 	if err != nil {
 		return nil, f.downError(err, cur.active)
@@ -63,6 +66,9 @@ func (f *Fleet) Switch(ctx context.Context, app, color string, timeout time.Dura
 	names := make([]string, len(live))
 	for i, in := range live {
 		names[i] = in.Name
+	}
+	if !slices.Contains(names, f.cfg.Name) {
+		return nil, errorf(CodeDatabaseDown, "this instance (%s) is not registered in the fleet yet (its heartbeats do not reach the database); no instance moved, traffic stays on %s", f.cfg.Name, cur.active)
 	}
 	if err := f.checkEverywhere(ctx, app, color, cur.active, timeout, names); err != nil {
 		return nil, err
@@ -89,6 +95,29 @@ func (f *Fleet) Rollback(ctx context.Context, app string, timeout time.Duration)
 		return nil, errorf(CodeNoPrevious, "%s has never been switched in the fleet, so there is nothing to roll back to; it serves from %s", app, cur.active)
 	}
 	return f.Switch(ctx, app, cur.previous, timeout)
+}
+
+// settle waits, after the database came back from an outage (or at start), until
+// every live instance has had MissedHeartbeats to re-register: otherwise an instance
+// still reconnecting would look gone, be left out of the health check, and then
+// follow the switch unchecked.
+func (f *Fleet) settle(ctx context.Context) error {
+	if up, why := f.DatabaseUp(); !up {
+		if why == "" {
+			why = "not connected yet"
+		}
+		return errorf(CodeDatabaseDown, "the fleet database cannot be reached (%s); switches are refused until it is back, and every instance keeps serving its current color", why)
+	}
+	wait := time.Until(time.Unix(0, f.upSince.Load()).Add(f.goneAfter()))
+	if wait <= 0 {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return errorf(CodeNoAnswer, "gave up waiting for the fleet to re-register after the database came back: %v", ctx.Err())
+	case <-time.After(wait):
+		return nil
+	}
 }
 
 func (f *Fleet) downError(err error, serving string) *Error {

@@ -21,6 +21,7 @@ type config struct {
 	Proxy       proxy.Config
 	TLS         edgetls.Config
 	Chat        chat.Config
+	Cluster     clusterSection
 	// Warnings are problems that do not stop edge from running.
 	Warnings configErrors
 	// lines remembers where things were written, for validation messages.

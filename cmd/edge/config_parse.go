@@ -90,6 +90,7 @@ func parseConfig(file string, data []byte, lookup func(string) (string, bool)) (
 		"sites":        func(n *yaml.Node) { d.sites(n, cfg) },
 		"chat":         func(n *yaml.Node) { d.chat(n, cfg) },
 		"limits":       func(n *yaml.Node) { d.limits(n, cfg) },
+		"cluster":      func(n *yaml.Node) { d.cluster(n, cfg) },
 	})
 	if len(d.errs) > 0 {
 		return cfg, d.errs

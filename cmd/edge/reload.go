@@ -196,6 +196,7 @@ func carryRuntime(running, next *config) {
 		next.TLS.Hosts = hosts
 	}
 	next.Chat = running.Chat
+	next.Cluster = running.Cluster
 }
 
 // restartOnlyChanges lists settings that differ between the running and the new config
@@ -222,6 +223,9 @@ func restartOnlyChanges(running, next *config) configErrors {
 	str("tls.ca", running.TLS.CA, next.TLS.CA)
 	check("tls.ca_root", running.CARootFile != next.CARootFile || !bytes.Equal(running.TLS.CARootPEM, next.TLS.CARootPEM),
 		quoteOrEmpty(running.CARootFile), quoteOrEmpty(next.CARootFile)+" (or its contents)")
+	check("cluster.database_url", running.Cluster.DatabaseURL != next.Cluster.DatabaseURL, "(hidden)", "(hidden, different)")
+	str("cluster.name", running.Cluster.Name, next.Cluster.Name)
+	check("cluster.heartbeat", running.Cluster.Heartbeat != next.Cluster.Heartbeat, running.Cluster.Heartbeat, next.Cluster.Heartbeat)
 	check("chat", running.ChatEnabled != next.ChatEnabled, chatOnOff(running.ChatEnabled), chatOnOff(next.ChatEnabled))
 	if running.ChatEnabled && next.ChatEnabled {
 		str("chat", running.Chat.Mount, next.Chat.Mount)
