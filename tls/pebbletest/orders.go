@@ -17,7 +17,7 @@ import (
 // orderLog counts the orders pebble created (newOrder requests it answered 201) and
 // remembers their identifiers, and the statuses of the ones it refused.
 type orderLog struct {
-	mu     sync.Mutex
+	mu       sync.Mutex
 	n        int
 	idents   []string
 	rejected []int // statuses of newOrder requests pebble refused
