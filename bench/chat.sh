@@ -16,11 +16,7 @@
 # in this build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
-. bench/lib/common.sh
-. bench/lib/setup.sh
-. bench/lib/peers.sh
-. bench/lib/edge.sh
+. bench/lib/prologue.sh
 
 CONNS=${CHAT_CONNS:-10000}
 FANOUT_RATE=${CHAT_FANOUT_RATE:-10}
@@ -29,13 +25,7 @@ RATE=${CHAT_RATE:-40000}
 DURABLE_ROOMS=${CHAT_DURABLE_ROOMS:-$DURABLE_CONNS}
 EDGE_PROCS=${CHAT_EDGE_PROCS:-1}
 DURATION=${CHAT_DURATION:-10s}
-OUT=${BENCH_OUT:-bench/results}
-PROXY_CPU=${BENCH_PROXY_CPU:-1}
-LOAD_CPU=${BENCH_LOAD_CPU:-0}
-EDGE_BIN=${BENCH_EDGE:-$ROOT/bin/edge}
-if [ -z "${BENCH_PIN:-}" ]; then
-  if [ "$(nproc)" -ge 2 ]; then BENCH_PIN=1; else BENCH_PIN=0; fi
-fi
+bench_settings
 command -v go >/dev/null || die "go is needed to build chatload"
 PGBIN=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -1)
 if [ -z "$PGBIN" ] || [ ! -x "$PGBIN/initdb" ]; then
@@ -44,15 +34,10 @@ if [ -z "$PGBIN" ] || [ ! -x "$PGBIN/initdb" ]; then
 fi
 need_packages curl:curl taskset:util-linux ss:iproute2 setpriv:util-linux
 
-if why=$(edge_missing); then
-  echo "edge: $why"
-  exit 3
-fi
+exit_unless_edge_runs
 
-WORK=$(mktemp -d /tmp/edge-chat.XXXXXX)
+bench_workdir chat
 chmod 755 "$WORK"
-trap stop_all EXIT
-trap 'exit 130' INT TERM
 
 (cd bench && go build -o "$WORK/bin/" ./chatload) || die "building chatload failed"
 

@@ -17,11 +17,7 @@
 #                  machine/results sections are replaced with this run's tables
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
-. bench/lib/common.sh
-. bench/lib/setup.sh
-. bench/lib/peers.sh
-. bench/lib/edge.sh
+. bench/lib/prologue.sh
 
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
   : "${BENCH_DURATION:=2}" "${BENCH_ROUNDS:=1}" "${BENCH_WARMUP:=1}"
@@ -33,17 +29,11 @@ ROUNDS=${BENCH_ROUNDS:-3}
 WARMUP=${BENCH_WARMUP:-3}
 CONNS=${BENCH_CONNS:-64}
 THREADS=${BENCH_THREADS:-1}
-OUT=${BENCH_OUT:-bench/results}
 DOCS=${BENCH_DOCS:-docs/benchmarks.md}
 read -r -a PEERS <<<"${BENCH_PEERS:-edge nginx haproxy caddy}"
 ALL_SCENARIOS="proxy-small,proxy-100k,static-1k,static-100k,https-small,close-small"
 IFS=, read -r -a SCENARIOS <<<"${BENCH_SCENARIOS:-$ALL_SCENARIOS}"
-PROXY_CPU=${BENCH_PROXY_CPU:-1}
-LOAD_CPU=${BENCH_LOAD_CPU:-0}
-EDGE_BIN=${BENCH_EDGE:-$ROOT/bin/edge}
-if [ -z "${BENCH_PIN:-}" ]; then
-  if [ "$(nproc)" -ge 2 ]; then BENCH_PIN=1; else BENCH_PIN=0; fi
-fi
+bench_settings
 [ "$BENCH_PIN" = 1 ] || say "warning: CPU pinning is off; proxies and load share all cores"
 
 command -v go >/dev/null || die "go is needed to build the upstream and report tools"
@@ -51,9 +41,7 @@ need_packages nginx:nginx haproxy:haproxy caddy:caddy wrk:wrk pebble:pebble \
   openssl:openssl curl:curl taskset:util-linux ss:iproute2
 stop_system_services
 
-WORK=$(mktemp -d /tmp/edge-bench.XXXXXX)
-trap stop_all EXIT
-trap 'exit 130' INT TERM
+bench_workdir bench
 
 say "building the upstream and report tools"
 (cd bench && go build -o "$WORK/bin/" ./upstream ./report ./chart) || die "building bench tools failed"
@@ -61,12 +49,7 @@ gen_certs
 gen_static
 machine_info "$WORK/machine.txt"
 
-next_port; UP_BLUE=$NEXT_PORT
-next_port; UP_GREEN=$NEXT_PORT
-pinned "$LOAD_CPU" "$WORK/bin/upstream" -listen "127.0.0.1:$UP_BLUE,127.0.0.1:$UP_GREEN" -names blue,green
-GOMAXPROCS=1 "${PINNED[@]}" >"$WORK/upstream.log" 2>&1 &
-PID[upstream]=$!
-wait_http "http://127.0.0.1:$UP_BLUE/health" 10 || die "the upstream did not start: $(cat "$WORK/upstream.log")"
+start_upstream
 
 for peer in "${PEERS[@]}"; do
   case $peer in

@@ -12,42 +12,22 @@
 # Exit: 0 all switches done with 0 errors; 1 errors; 3 edge cannot run in this build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
-. bench/lib/common.sh
-. bench/lib/setup.sh
-. bench/lib/peers.sh
-. bench/lib/edge.sh
+. bench/lib/prologue.sh
 
 SWITCHES=${SWITCHES:-100}
 CONNS=${SWITCH_CONNS:-32}
 TIMEOUT=${SWITCH_TIMEOUT:-10s}
-OUT=${BENCH_OUT:-bench/results}
-PROXY_CPU=${BENCH_PROXY_CPU:-1}
-LOAD_CPU=${BENCH_LOAD_CPU:-0}
-EDGE_BIN=${BENCH_EDGE:-$ROOT/bin/edge}
-if [ -z "${BENCH_PIN:-}" ]; then
-  if [ "$(nproc)" -ge 2 ]; then BENCH_PIN=1; else BENCH_PIN=0; fi
-fi
+bench_settings
 command -v go >/dev/null || die "go is needed to build the upstream"
 need_packages wrk:wrk curl:curl taskset:util-linux ss:iproute2
 
-if why=$(edge_missing); then
-  echo "edge: $why"
-  exit 3
-fi
+exit_unless_edge_runs
 
-WORK=$(mktemp -d /tmp/edge-switch.XXXXXX)
-trap stop_all EXIT
-trap 'exit 130' INT TERM
+bench_workdir switch
 
 (cd bench && go build -o "$WORK/bin/" ./upstream) || die "building the upstream failed"
 gen_static
-next_port; UP_BLUE=$NEXT_PORT
-next_port; UP_GREEN=$NEXT_PORT
-pinned "$LOAD_CPU" "$WORK/bin/upstream" -listen "127.0.0.1:$UP_BLUE,127.0.0.1:$UP_GREEN" -names blue,green
-GOMAXPROCS=1 "${PINNED[@]}" >"$WORK/upstream.log" 2>&1 &
-PID[upstream]=$!
-wait_http "http://127.0.0.1:$UP_BLUE/health" 10 || die "the upstream did not start: $(cat "$WORK/upstream.log")"
+start_upstream
 
 if ! start_edge; then
   echo "edge: ${STATUS[edge]}"

@@ -14,6 +14,7 @@ import (
 	"github.com/edge-server/edge/chat"
 	"github.com/edge-server/edge/chat/chattest"
 	"github.com/edge-server/edge/internal/pgtest"
+	"github.com/edge-server/edge/internal/wait"
 	"github.com/fasthttp/websocket"
 )
 
@@ -283,11 +284,5 @@ func anon(name string) string { return "anon-" + name + "-0123456789abcdef" }
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitLong)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	wait.Until(t, waitLong, what, cond)
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/fasthttp/websocket"
 	"go.uber.org/zap"
+
+	"github.com/edge-server/edge/internal/syncset"
 )
 
 // Hub is the chat service: HTTP endpoints, WebSocket sessions, rooms, the batching
@@ -37,7 +39,7 @@ type Hub struct {
 	closing atomic.Bool
 
 	mu       sync.Mutex
-	sessions map[*session]struct{}
+	sessions syncset.Set[*session]
 	perIP    map[netip.Addr]int
 	readers  sync.WaitGroup
 
@@ -64,11 +66,10 @@ func New(cfg Config, log *zap.Logger) (*Hub, error) {
 	}
 	h := &Hub{
 		cfg: cfg, log: log, metrics: cfg.Metrics,
-		id:       newIdentity(cfg.Secret, cfg.TokenTTL, cfg.NicknameLocale),
-		rooms:    newRooms(cfg.PresenceDelay, cfg.Presence),
-		sessions: map[*session]struct{}{},
-		perIP:    map[netip.Addr]int{},
-		origins:  map[string]bool{},
+		id:      newIdentity(cfg.Secret, cfg.TokenTTL, cfg.NicknameLocale),
+		rooms:   newRooms(cfg.PresenceDelay, cfg.Presence),
+		perIP:   map[netip.Addr]int{},
+		origins: map[string]bool{},
 	}
 	var err error
 	if h.assets, err = loadAssets(cfg.Assets); err != nil {
@@ -140,7 +141,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("flushing the chat writer: %w", err))
 		}
 	}
-	for _, s := range h.sessionList() {
+	for _, s := range h.sessions.List() {
 		s.closeWith(CloseGoingAway, "server shutting down")
 	}
 	done := make(chan struct{})
@@ -148,7 +149,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		for _, s := range h.sessionList() {
+		for _, s := range h.sessions.List() {
 			s.kill()
 		}
 		errs = append(errs, fmt.Errorf("closing chat connections: %w", ctx.Err()))
@@ -157,16 +158,6 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	h.bg.Wait()
 	h.st.close()
 	return errors.Join(errs...)
-}
-
-func (h *Hub) sessionList() []*session {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := make([]*session, 0, len(h.sessions))
-	for s := range h.sessions {
-		out = append(out, s)
-	}
-	return out
 }
 
 // acquireIP takes a connection slot for ip, or reports that it has none left.
@@ -195,7 +186,7 @@ func (h *Hub) register(s *session) bool {
 		h.mu.Unlock()
 		return false
 	}
-	h.sessions[s] = struct{}{}
+	h.sessions.Add(s)
 	h.readers.Add(1)
 	h.mu.Unlock()
 	h.metrics.Connections(1)
@@ -203,9 +194,7 @@ func (h *Hub) register(s *session) bool {
 }
 
 func (h *Hub) unregister(s *session) {
-	h.mu.Lock()
-	delete(h.sessions, s)
-	h.mu.Unlock()
+	h.sessions.Remove(s)
 	h.releaseIP(s.ip)
 	h.metrics.Connections(-1)
 	h.readers.Done()
@@ -267,7 +256,7 @@ func (h *Hub) pinger(ctx context.Context) {
 		case <-tick.C:
 		}
 		now := time.Now().UnixNano()
-		for _, s := range h.sessionList() {
+		for _, s := range h.sessions.List() {
 			at := s.pingAt.Load()
 			if now-at < int64(iv) {
 				continue

@@ -12,6 +12,7 @@ import (
 	"github.com/edge-server/edge/cluster"
 	"github.com/edge-server/edge/internal/pgtest"
 	"github.com/edge-server/edge/internal/tcpfault"
+	"github.com/edge-server/edge/internal/wait"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap/zaptest"
 )
@@ -65,17 +66,6 @@ func startFleet(t *testing.T, url string, n int) []*member {
 	}
 	wg.Wait()
 	return ms
-}
-
-func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func TestFleetSwitchMovesEveryInstance(t *testing.T) {
@@ -183,7 +173,7 @@ func TestFleetGoneInstancesLeaveTheSwitch(t *testing.T) {
 		proxy.Cut()
 	})
 	ctx := context.Background()
-	waitUntil(t, "the frozen instance to count as gone", 10*beat, func() bool {
+	wait.Until(t, 10*beat, "the frozen instance to count as gone", func() bool {
 		ins, _ := ms[0].fleet.Instances(ctx)
 		return len(ins) == 3
 	})
@@ -272,7 +262,7 @@ func TestFleetDatabaseOutage(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		waitUntil(t, "every instance to see the database again", 20*time.Second, func() bool {
+		wait.Until(t, 20*time.Second, "every instance to see the database again", func() bool {
 			for _, m := range ms {
 				if up, _ := m.fleet.DatabaseUp(); !up {
 					return false

@@ -8,6 +8,7 @@ import (
 
 	"github.com/edge-server/edge/internal/pgtest"
 	"github.com/edge-server/edge/internal/tcpfault"
+	"github.com/edge-server/edge/internal/wait"
 )
 
 // TestPresenceSumsTheFleet: three instances publish their counts of one room; each
@@ -40,7 +41,7 @@ func TestPresenceSumsTheFleet(t *testing.T) {
 	if n, err := ms[1].fleet.Presence().Publish("lobby", 3); err != nil || n != 5 {
 		t.Fatalf("second publish = %d, %v; want 5", n, err)
 	}
-	waitUntil(t, "edge-1 to be told about edge-2's count", 2*time.Second, func() bool { return toldCount("edge-1/lobby") > 0 })
+	wait.Until(t, 2*time.Second, "edge-1 to be told about edge-2's count", func() bool { return toldCount("edge-1/lobby") > 0 })
 	if n, _ := frozen.fleet.Presence().Publish("lobby", 4); n != 9 {
 		t.Fatalf("third publish = %d, want 9", n)
 	}
@@ -50,7 +51,7 @@ func TestPresenceSumsTheFleet(t *testing.T) {
 	time.Sleep(3 * beat) // the notifications of the publishes above have arrived
 	before := toldCount("edge-1/lobby")
 	proxy.Freeze()
-	waitUntil(t, "edge-1 to be told the frozen instance's visitors left", 10*beat+2*time.Second, func() bool {
+	wait.Until(t, 10*beat+2*time.Second, "edge-1 to be told the frozen instance's visitors left", func() bool {
 		return toldCount("edge-1/lobby") > before
 	})
 	if n, _ := ms[0].fleet.Presence().Publish("lobby", 2); n != 5 {

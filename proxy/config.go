@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
 )
 
 // Config is everything the proxy needs, as plain values. cmd/edge fills it from the
@@ -130,22 +131,13 @@ type RouteConfig struct {
 	App string
 	// Handler names an entry of Config.Handlers.
 	Handler string
-	// Static serves files from a directory.
-	Static *StaticConfig
+	// Static serves files from a directory: a *static.Config, supplied by the caller so
+	// that proxy does not depend on the file server.
+	Static Mount
 }
 
-// StaticConfig serves a directory of files.
-type StaticConfig struct {
-	// Root is the directory. Required.
-	Root string
-	// SPA falls back to /index.html for extension-less paths with no file. Default false.
-	SPA bool
-	// ImmutableCacheControl is sent for hashed asset names.
-	// Default "public, max-age=31536000, immutable".
-	ImmutableCacheControl string
-	// CacheControl is sent for every other file. Default "no-cache".
-	CacheControl string
-	// Compress enables on-the-fly compression of text types when no precompressed
-	// sibling exists. Default true (set by cmd/edge; the zero value here means off).
-	Compress bool
+// Mount builds the in-process handler of a route. The route table calls NewHandler on
+// every build, at start and on each reload, so a reload gets fresh handler state.
+type Mount interface {
+	NewHandler(prefix string, log *zap.Logger) (fasthttp.RequestHandler, error)
 }

@@ -2,10 +2,12 @@ package proxy
 
 import (
 	"errors"
+	"io"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/edge-server/edge/internal/syncset"
 )
 
 var (
@@ -17,6 +19,12 @@ var (
 	// errStaleUnsent is returned by Write on a pooled connection the upstream closed
 	// while it was idle; nothing was sent, so any request may be retried.
 	errStaleUnsent = errors.New("the upstream closed the idle keep-alive connection")
+	// errSwitchedUnsent is returned by Write on a pooled connection whose upstream
+	// answered 101: it speaks another protocol now; nothing was sent.
+	errSwitchedUnsent = errors.New("the upstream switched protocols on this connection")
+	// errUnaskedSwitch is what a request sees when the upstream answered 101 to a
+	// request that asked for no upgrade.
+	errUnaskedSwitch = errors.New("the upstream answered 101 Switching Protocols to a request without an upgrade")
 )
 
 // staleCheckAfter is how long a pooled connection must have been idle before a
@@ -41,6 +49,13 @@ type upConn struct {
 	lastSet time.Time // last read deadline refresh; used by one request at a time
 	lastUse time.Time // last read or write
 	killed  atomic.Bool
+	// head holds the first bytes of the response to the last request written, until
+	// there are enough to see its status code; switched is set when that was 101.
+	head     [12]byte
+	headN    int
+	headDone bool
+	switched bool
+	peerEOF  atomic.Bool // the upstream closed its side: whatever was being read ends here
 }
 
 func (c *upConn) Read(p []byte) (int, error) {
@@ -54,16 +69,39 @@ func (c *upConn) Read(p []byte) (int, error) {
 	}
 	c.lastUse = now
 	n, err := c.Conn.Read(p)
+	if !c.headDone && n > 0 {
+		c.watchHead(p[:n])
+	}
+	if err == io.EOF {
+		c.peerEOF.Store(true)
+	}
 	if err != nil && c.killed.Load() {
 		err = errCut
 	}
 	return n, err
 }
 
+// watchHead looks at the status line of each response: after a 101 the upstream no
+// longer speaks HTTP on this connection, so it must never carry another request.
+func (c *upConn) watchHead(p []byte) {
+	c.headN += copy(c.head[c.headN:], p)
+	if c.headN < len(c.head) {
+		return
+	}
+	c.headDone = true
+	if string(c.head[:7]) == "HTTP/1." && string(c.head[8:]) == " 101" {
+		c.switched = true
+	}
+}
+
 func (c *upConn) Write(p []byte) (int, error) {
 	if c.killed.Load() {
 		return 0, errKilledUnsent
 	}
+	if c.switched {
+		return 0, errSwitchedUnsent
+	}
+	c.headN, c.headDone = 0, false
 	now := time.Now()
 	if !c.lastUse.IsZero() && now.Sub(c.lastUse) > staleCheckAfter && c.peerClosed() {
 		c.set.staleFound()
@@ -86,8 +124,7 @@ func (c *upConn) Close() error {
 
 // connSet tracks the open connections to one upstream.
 type connSet struct {
-	mu    sync.Mutex
-	conns map[*upConn]struct{}
+	conns syncset.Set[*upConn]
 	// onStale runs when a pooled connection turned out closed by the upstream:
 	// the other idle ones are at least as old, so the pool drops them all.
 	onStale func()
@@ -99,35 +136,21 @@ func (s *connSet) staleFound() {
 	}
 }
 
-func (s *connSet) add(c *upConn) {
-	s.mu.Lock()
-	if s.conns == nil {
-		s.conns = map[*upConn]struct{}{}
-	}
-	s.conns[c] = struct{}{}
-	s.mu.Unlock()
-}
+func (s *connSet) add(c *upConn)    { s.conns.Add(c) }
+func (s *connSet) remove(c *upConn) { s.conns.Remove(c) }
+func (s *connSet) len() int         { return s.conns.Len() }
 
-func (s *connSet) remove(c *upConn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-}
-
-func (s *connSet) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
+// peerEnded reports whether the tracked connection whose local address is laddr read
+// the upstream's end of stream. A chunked body whose stream ends that way was cut: a
+// complete one ends with its last chunk, which leaves the connection open.
+func (s *connSet) peerEnded(laddr net.Addr) bool {
+	c, ok := s.conns.Find(func(c *upConn) bool { return c.Conn.LocalAddr() == laddr })
+	return ok && c.peerEOF.Load()
 }
 
 // killAll closes every tracked connection; requests on them fail with errCut.
 func (s *connSet) killAll() int {
-	s.mu.Lock()
-	list := make([]*upConn, 0, len(s.conns))
-	for c := range s.conns {
-		list = append(list, c)
-	}
-	s.mu.Unlock()
+	list := s.conns.List()
 	for _, c := range list {
 		c.killed.Store(true)
 		_ = c.Conn.Close()

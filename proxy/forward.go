@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -25,16 +26,24 @@ const maxBufferedBody = 128 << 10
 // A body of unknown length or over maxBufferedBody is streamed: it is not buffered
 // whole, and the request stays in flight (for drains and metrics) until the last byte
 // went to the client.
-func (s *Server) forward(ctx *fasthttp.RequestCtx, a *app, rid []byte) string {
+func (s *Server) forward(ctx *fasthttp.RequestCtx, a *app, rid []byte, t requestTarget) string {
 	if isWebSocketUpgrade(&ctx.Request.Header) {
-		return s.proxyWebSocket(ctx, a, rid)
+		return s.proxyWebSocket(ctx, a, rid, t)
 	}
 	sl := a.acquire()
 	sl.begin()
-	req := &ctx.Request
-	closeAsked := prepareRequest(ctx, false)
+	out := fasthttp.AcquireRequest()
+	closeAsked := buildUpstreamRequest(out, ctx, t, rid, false)
 	up := fasthttp.AcquireResponse()
-	if err := sl.do(req, up); err != nil {
+	err := sl.do(out, up)
+	fasthttp.ReleaseRequest(out)
+	if err == nil && up.StatusCode() == fasthttp.StatusSwitchingProtocols {
+		// Nothing asked for an upgrade. upConn has marked the connection, so the pool
+		// never writes another request into it.
+		err = errUnaskedSwitch
+		_ = up.CloseBodyStream()
+	}
+	if err != nil {
 		fasthttp.ReleaseResponse(up)
 		sl.end()
 		s.upstreamFailed(ctx, sl, err, rid)
@@ -42,8 +51,15 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, a *app, rid []byte) string {
 	}
 	stream := up.BodyStream()
 	cl := up.Header.ContentLength()
-	if stream != nil && cl >= 0 && cl <= maxBufferedBody {
-		err := readBody(&ctx.Response, stream, cl)
+	chunked := cl == -1
+	if stream != nil && (cl >= 0 && cl <= maxBufferedBody || cl < 0 && !ctx.Request.Header.IsHTTP11()) {
+		if cl >= 0 {
+			err = readBody(&ctx.Response, stream, cl)
+		} else {
+			// An HTTP/1.0 client cannot read chunks and fasthttp cannot send a body
+			// delimited by the close, so edge reads it whole, bounded by the body limit.
+			err = s.readWholeBody(&ctx.Response, stream, sl, up, chunked)
+		}
 		_ = up.CloseBodyStream() // the upstream connection goes back to the pool
 		stream = nil
 		if err != nil {
@@ -73,6 +89,8 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, a *app, rid []byte) string {
 	b := bodyPool.Get().(*upstreamBody)
 	b.resp, b.stream, b.slot = up, stream, sl
 	b.conn, b.writeTimeout = ctx.Conn(), s.cfg.Limits.WriteTimeout
+	b.size, b.chunked, b.upAddr, b.log = cl, chunked, up.LocalAddr(), s.log
+	b.ridLen = copy(b.rid[:], rid)
 	ctx.Response.SetBodyStream(b, cl)
 	return sl.cname
 }
@@ -93,17 +111,21 @@ func readBody(resp *fasthttp.Response, stream io.Reader, n int) error {
 	return nil
 }
 
-// prepareRequest turns the client's request into the upstream request in place:
-// hop-by-hop headers out, forwarding headers in, the Host header kept as sent.
-func prepareRequest(ctx *fasthttp.RequestCtx, upgrade bool) (closeAsked bool) {
-	req := &ctx.Request
-	req.UseHostHeader = true
-	if ctx.IsTLS() { // upstreams speak plain HTTP; fasthttp refuses a scheme mismatch
-		req.URI().SetScheme("http")
+// readWholeBody reads a body of unknown length to its end, at most MaxBodyBytes. A
+// chunked body whose connection ended before the last chunk is an error, not an end.
+func (s *Server) readWholeBody(resp *fasthttp.Response, stream io.Reader, sl *slot, up *fasthttp.Response, chunked bool) error {
+	limit := int64(s.cfg.Limits.MaxBodyBytes)
+	b, err := io.ReadAll(io.LimitReader(stream, limit+1))
+	switch {
+	case err != nil:
+		return fmt.Errorf("reading the upstream response body: %w", err)
+	case int64(len(b)) > limit:
+		return fmt.Errorf("reading the upstream response body for an HTTP/1.0 client: over %d bytes", limit)
+	case chunked && sl.conns.peerEnded(up.LocalAddr()):
+		return fmt.Errorf("reading the upstream response body: %w", errBodyCut)
 	}
-	closeAsked = stripRequestHopByHop(&req.Header, upgrade)
-	setForwarded(&req.Header, ctx.RemoteAddr(), ctx.IsTLS())
-	return closeAsked
+	resp.SetBodyRaw(b)
+	return nil
 }
 
 // upstreamFailed answers 502 or 504 and logs why.
@@ -124,6 +146,12 @@ func (s *Server) upstreamFailed(ctx *fasthttp.RequestCtx, sl *slot, err error, r
 // read also pushes the client's write deadline forward, so a long stream (SSE) is
 // bounded by the write timeout per write, not in total. Close returns the upstream
 // connection to its pool and ends the request's in-flight accounting.
+//
+// A body the upstream abandons (closed, reset or timed out before its end) is
+// reported to fasthttp as an error, never as the end: fasthttp then closes the client
+// connection without the terminating chunk, or short of the Content-Length, so the
+// client can tell the body is truncated (nginx does the same). It is counted
+// (Metrics.ResponseCut) and logged.
 type upstreamBody struct {
 	resp         *fasthttp.Response
 	stream       io.Reader
@@ -131,7 +159,18 @@ type upstreamBody struct {
 	conn         net.Conn
 	writeTimeout time.Duration
 	lastExtend   time.Time
+	size         int      // Content-Length, or -1
+	got          int      // bytes read so far
+	chunked      bool     // the upstream sent it chunked: only the last chunk ends it
+	upAddr       net.Addr // local address of the upstream connection, to find it in the slot
+	log          *zap.Logger
+	rid          [128]byte // request id for the cut log line (the request may be gone by then)
+	ridLen       int
+	cut          bool
 }
+
+// errBodyCut is what fasthttp sees when the upstream ended a body early.
+var errBodyCut = errors.New("the upstream ended the response body before its end")
 
 var bodyPool = sync.Pool{New: func() any { return new(upstreamBody) }}
 
@@ -140,8 +179,30 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 		_ = b.conn.SetWriteDeadline(now.Add(b.writeTimeout))
 		b.lastExtend = now
 	}
-	return b.stream.Read(p)
+	n, err := b.stream.Read(p)
+	b.got += n
+	if err == io.EOF && (b.size >= 0 && b.got < b.size || b.chunked && b.slot.conns.peerEnded(b.upAddr)) {
+		err = errBodyCut
+	}
+	if err != nil && err != io.EOF && !b.cut {
+		b.cutBody(err)
+	}
+	return n, err
 }
+
+// cutBody counts and logs a body the upstream did not complete.
+func (b *upstreamBody) cutBody(err error) {
+	b.cut = true
+	b.slot.metrics.ResponseCut(b.slot.app, b.slot.cname)
+	if ce := b.log.Check(zap.WarnLevel, "upstream response cut mid-body; closing the client connection"); ce != nil {
+		ce.Write(zap.ByteString("request_id", b.rid[:b.ridLen]), zap.String("app", b.slot.app),
+			zap.String("color", b.slot.cname), zap.String("upstream", b.slot.addr),
+			zap.Int("bytes_sent", b.got), zap.Int("content_length", b.size), zap.Error(err))
+	}
+}
+
+// copyBufPool holds the 32 KiB buffers of upstreamBody.WriteTo.
+var copyBufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // WriteTo is how fasthttp sends a body of known length: through a pooled buffer (the
 // socket's generic ReadFrom would allocate 32 KiB per response), flushing whatever a

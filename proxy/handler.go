@@ -12,59 +12,71 @@ import (
 // handleHTTP serves the plain-HTTP listener: with HTTPS on, it answers ACME
 // challenges and redirects everything else; with HTTPS off, it routes.
 func (s *Server) handleHTTP(ctx *fasthttp.RequestCtx) {
-	if badFraming(&ctx.Request.Header) {
-		s.refuseFraming(ctx)
+	t, no := admit(&ctx.Request.Header)
+	if no != nil {
+		s.refuse(ctx, no)
 		return
 	}
 	if s.httpsLn == nil {
-		s.route(ctx)
+		s.route(ctx, t)
 		return
 	}
 	if s.cfg.ACMEChallenge != nil && s.cfg.ACMEChallenge(ctx) {
 		s.done(ctx, nil, nil, "", nil)
 		return
 	}
-	s.redirect(ctx)
+	s.redirect(ctx, t)
 }
 
 // handleHTTPS serves the HTTPS listener.
 func (s *Server) handleHTTPS(ctx *fasthttp.RequestCtx) {
-	if badFraming(&ctx.Request.Header) {
-		s.refuseFraming(ctx)
-		return
+	t, no := admit(&ctx.Request.Header)
+	if no != nil {
+		s.refuse(ctx, no)
+	} else {
+		s.route(ctx, t)
 	}
-	s.route(ctx)
 	if s.cfg.HSTS {
 		ctx.Response.Header.Set(hdrHSTS, hstsValue)
 	}
 }
 
-func (s *Server) refuseFraming(ctx *fasthttp.RequestCtx) {
+// refuse answers a request admit refused. Only a 405 keeps the connection: after the
+// others edge cannot be sure where the next request starts, or that it wants one.
+func (s *Server) refuse(ctx *fasthttp.RequestCtx, no *refusal) {
 	var buf [32]byte
 	rid := appendRequestID(buf[:0])
-	writeErrorPage(ctx, fasthttp.StatusBadRequest, rid)
-	ctx.SetConnectionClose()
-	if ce := s.log.Check(zap.DebugLevel, "refused a request with both Content-Length and Transfer-Encoding"); ce != nil {
-		ce.Write(zap.ByteString("request_id", rid), zap.String("remote", ctx.RemoteIP().String()))
+	writeErrorPage(ctx, no.status, rid)
+	if no.status == fasthttp.StatusMethodNotAllowed {
+		ctx.Response.Header.Set(fasthttp.HeaderAllow, allowedMethods)
+	} else {
+		ctx.SetConnectionClose()
+	}
+	if ce := s.log.Check(zap.DebugLevel, "refused a request"); ce != nil {
+		ce.Write(zap.ByteString("request_id", rid), zap.Int("status", no.status), zap.String("reason", no.why),
+			zap.String("remote", ctx.RemoteIP().String()))
 	}
 	s.done(ctx, nil, nil, "", rid)
 }
 
 // route sends the request to the site and route its host and path select.
-func (s *Server) route(ctx *fasthttp.RequestCtx) {
+func (s *Server) route(ctx *fasthttp.RequestCtx, tg requestTarget) {
 	t := s.table.Load()
-	st := t.site(ctx.Host())
+	st := t.site(tg.host)
 	var rt *route
+	path := ctx.Path()
 	if st != nil {
-		rt = st.match(ctx.Path())
+		rt = st.match(path)
 	}
 	rid := requestID(&ctx.Request.Header)
 	color := ""
 	switch {
+	case st != nil && st.slashRedirect(path, rt):
+		redirectToSlash(ctx, path, rid)
 	case rt == nil:
 		writeErrorPage(ctx, fasthttp.StatusNotFound, rid)
 	case rt.kind == routeApp:
-		color = s.forward(ctx, rt.app, rid)
+		color = s.forward(ctx, rt.app, rid, tg)
 	default:
 		rt.handler(ctx)
 	}
@@ -76,20 +88,17 @@ func (s *Server) route(ctx *fasthttp.RequestCtx) {
 }
 
 // redirect answers 308 to the same host and URI over HTTPS, for hosts edge serves.
-func (s *Server) redirect(ctx *fasthttp.RequestCtx) {
+func (s *Server) redirect(ctx *fasthttp.RequestCtx, t requestTarget) {
 	var rid [32]byte
 	id := appendRequestID(rid[:0])
 	var buf [maxHostLen]byte
-	host, ok := normalizeHost(ctx.Host(), &buf)
+	host, ok := normalizeHost(t.host, &buf)
 	if !ok || !redirectableHost(host) || s.table.Load().site(host) == nil {
 		writeErrorPage(ctx, fasthttp.StatusNotFound, id)
 		s.done(ctx, nil, nil, "", id)
 		return
 	}
-	uri := ctx.Request.Header.RequestURI()
-	if len(uri) == 0 || uri[0] != '/' {
-		uri = ctx.URI().RequestURI()
-	}
+	uri := t.uri
 	loc := make([]byte, 0, 8+len(host)+len(s.httpsPort)+len(uri))
 	loc = append(loc, "https://"...)
 	loc = append(loc, host...)

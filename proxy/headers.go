@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"net"
@@ -82,83 +83,54 @@ func appendIP(dst []byte, addr net.Addr) []byte {
 	return netip.IPv4Unspecified().AppendTo(dst)
 }
 
-// setForwarded adds the X-Forwarded-* and X-Real-IP headers. X-Forwarded-For is
-// appended to; the others are overwritten, since only edge knows their truth.
-func setForwarded(h *fasthttp.RequestHeader, remote net.Addr, isTLS bool) {
+// trustedForwardedFor is the one place where a client's own X-Forwarded-For could be
+// honoured: it returns the chain to keep in front of the client address. Without a
+// trusted_proxies setting no peer is trusted, so it returns nothing and edge's
+// X-Forwarded-For is exactly the address of the peer it talks to.
+func trustedForwardedFor(net.Addr, *fasthttp.RequestHeader) []byte { return nil }
+
+// setForwarded writes edge's own forwarding headers into the upstream request out.
+// Every client copy of them was left out when out was built (edgeOwnedHeader), so
+// these are the only ones the upstream sees.
+func setForwarded(out, in *fasthttp.RequestHeader, remote net.Addr, isTLS bool, host []byte) {
 	var ipBuf [64]byte
 	ip := appendIP(ipBuf[:0], remote)
-	var xff [256]byte
-	b := xff[:0]
-	if prev := h.Peek(hdrXFF); len(prev) > 0 {
-		b = append(b, prev...)
-		b = append(b, ", "...)
-	}
-	b = append(b, ip...)
-	h.SetBytesV(hdrXFF, b)
-	h.SetBytesV(hdrXRealIP, ip)
-	if isTLS {
-		h.Set(hdrXFProto, "https")
+	if chain := trustedForwardedFor(remote, in); len(chain) > 0 {
+		var xff [256]byte
+		b := append(append(append(xff[:0], chain...), ", "...), ip...)
+		out.SetBytesV(hdrXFF, b)
 	} else {
-		h.Set(hdrXFProto, "http")
+		out.SetBytesV(hdrXFF, ip)
 	}
-	h.SetBytesV(hdrXFHost, h.Host())
+	out.SetBytesV(hdrXRealIP, ip)
+	if isTLS {
+		out.Set(hdrXFProto, "https")
+	} else {
+		out.Set(hdrXFProto, "http")
+	}
+	out.SetBytesV(hdrXFHost, host)
 }
 
-// hopFlags marks which hop-by-hop headers a message carries.
-type hopFlags uint8
-
-const (
-	hopConnection hopFlags = 1 << iota
-	hopKeepAlive
-	hopTE
-	hopTrailer
-	hopTransferEncoding
-	hopUpgrade
-	hopProxy
-	hopExpect // not hop-by-hop by name, but edge already answered it and read the body
-)
-
-var hopNames = [...]struct {
-	flag hopFlags
-	name string
-}{
-	{hopKeepAlive, "Keep-Alive"}, {hopTE, "Te"}, {hopTrailer, "Trailer"},
-	{hopTransferEncoding, "Transfer-Encoding"}, {hopUpgrade, "Upgrade"}, {hopExpect, "Expect"},
-}
-
-func hopFlag(k []byte) hopFlags {
+// hopByHopName reports the header names that only ever concern one connection
+// (RFC 9110 §7.6.1, RFC 9113 §8.2.2): Connection, Keep-Alive, TE, Trailer,
+// Transfer-Encoding, Upgrade, HTTP2-Settings and the Proxy-* family.
+func hopByHopName(k []byte) bool {
+	if len(k) > 6 && caseEq(k[:6], "proxy-") {
+		return true
+	}
 	switch len(k) {
 	case 2:
-		if caseEq(k, "te") {
-			return hopTE
-		}
-	case 6:
-		if caseEq(k, "expect") {
-			return hopExpect
-		}
+		return caseEq(k, "te")
 	case 7:
-		if caseEq(k, "upgrade") {
-			return hopUpgrade
-		}
-		if caseEq(k, "trailer") {
-			return hopTrailer
-		}
+		return caseEq(k, "upgrade") || caseEq(k, "trailer")
 	case 10:
-		if caseEq(k, "connection") {
-			return hopConnection
-		}
-		if caseEq(k, "keep-alive") {
-			return hopKeepAlive
-		}
+		return caseEq(k, "connection") || caseEq(k, "keep-alive")
+	case 14:
+		return caseEq(k, "http2-settings")
 	case 17:
-		if caseEq(k, "transfer-encoding") {
-			return hopTransferEncoding
-		}
+		return caseEq(k, "transfer-encoding")
 	}
-	if len(k) > 6 && caseEq(k[:6], "proxy-") {
-		return hopProxy
-	}
-	return 0
+	return false
 }
 
 // caseEq compares ASCII b with lowercase s, ignoring case.
@@ -178,129 +150,93 @@ func caseEq(b []byte, s string) bool {
 	return true
 }
 
-// nameList holds header names without allocating (up to 24 of up to 48 bytes;
-// longer ones, which only hostile clients send, are allocated).
-type nameList struct {
-	n    int
-	buf  [24][48]byte
-	lens [24]int
-	long [][]byte
-	full bool // names were dropped; the caller scans again after deleting these
+// hopFilter is edge's one hop-by-hop stripper, for requests and responses alike: fed
+// every Connection field of a message, it tells which header fields must not cross
+// edge. It remembers any number of Connection names: the first few in place, and
+// all of them in a map once there are more (only a hostile peer sends that many, and
+// it pays the allocation), so lookups stay linear in the number of fields.
+type hopFilter struct {
+	keepUpgrade bool // a WebSocket handshake: Upgrade passes
+	closeAsked  bool // a Connection field listed "close"
+	n           int
+	small       [8][]byte // Connection names, pointing into the message's own header
+	many        map[string]struct{}
 }
 
-func (l *nameList) add(k []byte) {
-	switch {
-	case len(k) > len(l.buf[0]):
-		l.long = append(l.long, append([]byte(nil), k...))
-	case l.n < len(l.buf):
-		l.lens[l.n] = copy(l.buf[l.n][:], k)
-		l.n++
-	default:
-		l.full = true
-	}
-}
-
-func (l *nameList) addString(k string) {
-	if l.n < len(l.buf) {
-		l.lens[l.n] = copy(l.buf[l.n][:], k)
-		l.n++
-	}
-}
-
-func (l *nameList) at(i int) []byte { return l.buf[i][:l.lens[i]] }
-
-// hopScan finds the hop-by-hop headers of a message in one pass and plans their
-// removal: Connection and the headers it names, Keep-Alive, TE, Trailer,
-// Transfer-Encoding, Upgrade and Proxy-*. With keepUpgrade (a WebSocket handshake)
-// Upgrade stays. It works on concrete header types so nothing escapes to the heap.
-type hopScan struct {
-	flags     hopFlags
-	del       nameList
-	closeSeen bool // Connection listed "close"
-}
-
-func (st *hopScan) see(k []byte) {
-	f := hopFlag(k)
-	st.flags |= f
-	if f == hopProxy {
-		st.del.add(k)
-	}
-}
-
-// plan adds the fixed names and the tokens of the Connection header to st.del.
-func (st *hopScan) plan(conn []byte, keepUpgrade bool) {
-	if st.flags&hopConnection != 0 {
-		for len(conn) > 0 {
-			var tok []byte
-			tok, conn = nextToken(conn)
-			if caseEq(tok, "close") {
-				st.closeSeen = true
-				continue
+// addConnection records the names listed in one Connection field value.
+func (f *hopFilter) addConnection(v []byte) {
+	for len(v) > 0 {
+		var tok []byte
+		tok, v = nextToken(v)
+		switch {
+		case len(tok) == 0:
+		case caseEq(tok, "close"):
+			f.closeAsked = true
+		case f.many != nil:
+			f.many[string(bytes.ToLower(tok))] = struct{}{}
+		case f.n < len(f.small):
+			f.small[f.n] = tok
+			f.n++
+		default:
+			f.many = make(map[string]struct{}, 4*len(f.small))
+			for _, t := range f.small[:f.n] {
+				f.many[string(bytes.ToLower(t))] = struct{}{}
 			}
-			if len(tok) == 0 || caseEq(tok, "keep-alive") || caseEq(tok, "upgrade") || hopFlag(tok) != 0 {
-				continue
+			f.many[string(bytes.ToLower(tok))] = struct{}{}
+		}
+	}
+}
+
+// drop reports whether the field named k must be removed.
+func (f *hopFilter) drop(k []byte) bool {
+	if f.keepUpgrade && caseEq(k, "upgrade") {
+		return false
+	}
+	if hopByHopName(k) {
+		return true
+	}
+	if f.many != nil {
+		var buf [64]byte
+		if len(k) <= len(buf) {
+			for i, c := range k {
+				if c >= 'A' && c <= 'Z' {
+					c += 'a' - 'A'
+				}
+				buf[i] = c
 			}
-			st.del.add(tok)
+			_, ok := f.many[string(buf[:len(k)])]
+			return ok
 		}
-		st.del.addString("Connection")
+		_, ok := f.many[string(bytes.ToLower(k))]
+		return ok
 	}
-	for _, hn := range hopNames {
-		if st.flags&hn.flag != 0 && !(keepUpgrade && hn.flag == hopUpgrade) {
-			st.del.addString(hn.name)
+	for _, t := range f.small[:f.n] {
+		if bytes.EqualFold(t, k) {
+			return true
 		}
 	}
+	return false
 }
 
-// stripRequestHopByHop cleans a request header before it goes upstream. It reports
-// whether the client's Connection header asked to close (fasthttp only notices a
-// bare "close", not one inside a list).
-func stripRequestHopByHop(h *fasthttp.RequestHeader, keepUpgrade bool) (closeAsked bool) {
-	for { // a hostile client may send more names than one pass remembers
-		var st hopScan
-		for k := range h.All() {
-			st.see(k)
-		}
-		if st.flags == 0 {
-			break
-		}
-		st.plan(h.Peek("Connection"), keepUpgrade)
-		for i := range st.del.n {
-			h.DelBytes(st.del.at(i))
-		}
-		for _, k := range st.del.long {
-			h.DelBytes(k)
-		}
-		closeAsked = closeAsked || st.closeSeen
-		if !st.del.full {
-			break
-		}
-	}
-	if keepUpgrade {
-		h.Set("Connection", "Upgrade")
-	}
-	return closeAsked
-}
-
-// stripResponseHopByHop cleans an upstream response header before it goes back.
+// stripResponseHopByHop removes the hop-by-hop fields of an upstream response header
+// in place. Names are collected first and deleted after: deleting while iterating
+// would skip fields.
 func stripResponseHopByHop(h *fasthttp.ResponseHeader) {
-	for {
-		var st hopScan
-		for k := range h.All() {
-			st.see(k)
+	var f hopFilter
+	for k, v := range h.All() {
+		if caseEq(k, "connection") {
+			f.addConnection(v)
 		}
-		if st.flags == 0 {
-			break
+	}
+	var arr [16][]byte
+	del := arr[:0]
+	for k := range h.All() {
+		if f.drop(k) {
+			del = append(del, k)
 		}
-		st.plan(h.Peek("Connection"), false)
-		for i := range st.del.n {
-			h.DelBytes(st.del.at(i))
-		}
-		for _, k := range st.del.long {
-			h.DelBytes(k)
-		}
-		if !st.del.full {
-			break
-		}
+	}
+	for _, k := range del {
+		h.DelBytes(k)
 	}
 }
 

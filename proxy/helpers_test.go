@@ -16,6 +16,8 @@ import (
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/edge-server/edge/internal/wait"
 )
 
 // upstream is a real fasthttp server on 127.0.0.1:0 playing an app's color.
@@ -252,11 +254,5 @@ func statusOf(raw string) int {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait.Until(t, d, what, cond)
 }

@@ -14,6 +14,10 @@ type Metrics interface {
 	// InFlight is called with +1 when a request to an upstream starts and -1 when its
 	// response (body included) is finished.
 	InFlight(app, color string, delta int)
+	// ResponseCut is called when an upstream response could not be completed (the
+	// upstream closed, reset or timed out mid-body): the client connection was closed
+	// without completing the body, so the client sees a truncated response.
+	ResponseCut(app, color string)
 	// Switched is called after every switch attempt. ok is false when it was refused.
 	Switched(app, from, to string, ok bool)
 	// HealthChanged is called when a color becomes healthy or unhealthy.
@@ -28,6 +32,9 @@ func (NopMetrics) RequestDone(site, app, color string, status int, d time.Durati
 
 // InFlight implements Metrics.
 func (NopMetrics) InFlight(app, color string, delta int) {}
+
+// ResponseCut implements Metrics.
+func (NopMetrics) ResponseCut(app, color string) {}
 
 // Switched implements Metrics.
 func (NopMetrics) Switched(app, from, to string, ok bool) {}

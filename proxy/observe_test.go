@@ -20,6 +20,13 @@ type recMetrics struct {
 	inFlight map[string]int
 	switches []string
 	health   []string
+	cuts     int
+}
+
+func (m *recMetrics) ResponseCut(app, color string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cuts++
 }
 
 func (m *recMetrics) RequestDone(site, app, color string, status int, d time.Duration) {

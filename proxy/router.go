@@ -44,6 +44,38 @@ func (s *site) match(path []byte) *route {
 	return nil
 }
 
+// slashRedirect reports a path that is a route prefix without its trailing slash
+// ("/static" for a "/static/" route) while no route matches it more exactly: such a
+// request is redirected to the prefix, as nginx does for its prefix locations.
+func (s *site) slashRedirect(path []byte, matched *route) bool {
+	if len(path) == 0 || (matched != nil && len(matched.prefix) >= len(path)) {
+		return false
+	}
+	for i := range s.routes {
+		p := s.routes[i].prefix
+		if len(p) == len(path)+1 && p[len(path)] == '/' && string(path) == p[:len(path)] {
+			return true
+		}
+	}
+	return false
+}
+
+// redirectToSlash answers 301 to path plus "/", keeping the query string.
+func redirectToSlash(ctx *fasthttp.RequestCtx, path, rid []byte) {
+	q := ctx.URI().QueryString()
+	loc := make([]byte, 0, len(path)+2+len(q))
+	loc = append(append(loc, path...), '/')
+	if len(q) > 0 {
+		loc = append(append(loc, '?'), q...)
+	}
+	r := &ctx.Response
+	r.Header.SetBytesV(fasthttp.HeaderLocation, loc)
+	r.Header.SetBytesV(hdrRequestID, rid)
+	r.Header.SetContentType("text/plain; charset=utf-8")
+	r.SetStatusCode(fasthttp.StatusMovedPermanently)
+	r.SetBodyString("Moved Permanently\n")
+}
+
 // table is the immutable routing state. A reload builds a new one and swaps it in.
 type table struct {
 	hosts hostTable
@@ -148,7 +180,7 @@ func (b *tableBuilder) route(rc RouteConfig, t *table) (route, error) {
 		}
 	case rc.Static != nil:
 		r.kind = routeStatic
-		h, err := newStaticHandler(rc.Path, *rc.Static, b.log.Named("static"))
+		h, err := rc.Static.NewHandler(rc.Path, b.log.Named("static"))
 		if err != nil {
 			return r, fmt.Errorf("static route %q: %w", rc.Path, err)
 		}

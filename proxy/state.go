@@ -107,6 +107,9 @@ func decodeState(data []byte) (map[string]savedApp, error) {
 		if err != nil {
 			return nil, fmt.Errorf("app %q: active %w", name, err)
 		}
+		if y := a.ChangedAt.UTC().Year(); y < 0 || y > 9999 {
+			return nil, fmt.Errorf("app %q: changed_at %s is outside the years 0 to 9999 in UTC", name, a.ChangedAt)
+		}
 		sa := savedApp{active: active, previous: -1, changedAt: a.ChangedAt}
 		if a.Previous != "" {
 			p, err := ParseColor(a.Previous)
@@ -139,7 +142,8 @@ func (s *stateStore) save(name string, sa savedApp) error {
 	return nil
 }
 
-func writeStateFile(path string, apps map[string]savedApp) error {
+// encodeState is the inverse of decodeState.
+func encodeState(apps map[string]savedApp) ([]byte, error) {
 	sf := stateFile{Version: stateVersion, Apps: map[string]stateFileApp{}}
 	for name, a := range apps {
 		e := stateFileApp{Active: a.active.String(), ChangedAt: a.changedAt.UTC()}
@@ -150,9 +154,16 @@ func writeStateFile(path string, apps map[string]savedApp) error {
 	}
 	data, err := json.MarshalIndent(sf, "", "  ")
 	if err != nil {
-		return fmt.Errorf("encoding state: %w", err)
+		return nil, fmt.Errorf("encoding state: %w", err)
 	}
-	data = append(data, '\n')
+	return append(data, '\n'), nil
+}
+
+func writeStateFile(path string, apps map[string]savedApp) error {
+	data, err := encodeState(apps)
+	if err != nil {
+		return err
+	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("creating state directory: %w", err)

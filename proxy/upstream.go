@@ -4,11 +4,12 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync"
 	"sync/atomic"
 	"syscall"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/edge-server/edge/internal/syncset"
 )
 
 // slot is one color of one app: its address, connection pool, in-flight counters,
@@ -70,7 +71,7 @@ func (s *slot) dial(addr string) (net.Conn, error) {
 // after a timeout, nor on a color that is no longer live: that is how a drain cut
 // looks (fasthttp reports it as a plain EOF), and the cut must stand.
 func (s *slot) retryIfErr(req *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
-	if errors.Is(err, errKilledUnsent) || errors.Is(err, errStaleUnsent) {
+	if errors.Is(err, errKilledUnsent) || errors.Is(err, errStaleUnsent) || errors.Is(err, errSwitchedUnsent) {
 		return false, true // nothing was sent
 	}
 	if errors.Is(err, errCut) || isTimeout(err) || Color(s.state.active.Load()) != s.color {
@@ -135,38 +136,9 @@ func (s *slot) stop() {
 }
 
 // wsSet tracks proxied WebSockets of one slot.
-type wsSet struct {
-	mu  sync.Mutex
-	set map[*wsProxy]struct{}
-}
+type wsSet struct{ set syncset.Set[*wsProxy] }
 
-func (w *wsSet) add(p *wsProxy) {
-	w.mu.Lock()
-	if w.set == nil {
-		w.set = map[*wsProxy]struct{}{}
-	}
-	w.set[p] = struct{}{}
-	w.mu.Unlock()
-}
-
-func (w *wsSet) remove(p *wsProxy) {
-	w.mu.Lock()
-	delete(w.set, p)
-	w.mu.Unlock()
-}
-
-func (w *wsSet) len() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.set)
-}
-
-func (w *wsSet) list() []*wsProxy {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := make([]*wsProxy, 0, len(w.set))
-	for p := range w.set {
-		out = append(out, p)
-	}
-	return out
-}
+func (w *wsSet) add(p *wsProxy)    { w.set.Add(p) }
+func (w *wsSet) remove(p *wsProxy) { w.set.Remove(p) }
+func (w *wsSet) len() int          { return w.set.Len() }
+func (w *wsSet) list() []*wsProxy  { return w.set.List() }

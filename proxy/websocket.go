@@ -21,12 +21,13 @@ func isWebSocketUpgrade(h *fasthttp.RequestHeader) bool {
 // proxyWebSocket passes a WebSocket handshake to the live color. On 101 it hijacks
 // the client connection and relays bytes both ways; any other answer is forwarded
 // as a normal response.
-func (s *Server) proxyWebSocket(ctx *fasthttp.RequestCtx, a *app, rid []byte) string {
+func (s *Server) proxyWebSocket(ctx *fasthttp.RequestCtx, a *app, rid []byte, t requestTarget) string {
 	sl := a.acquire()
 	sl.begin()
 	defer sl.end() // the handshake is the request; the socket is tracked apart
-	req := &ctx.Request
-	prepareRequest(ctx, true)
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	buildUpstreamRequest(req, ctx, t, rid, true)
 	up, err := sl.dialRaw()
 	if err != nil {
 		s.upstreamFailed(ctx, sl, err, rid)
@@ -95,8 +96,11 @@ func (s *Server) handshake(up net.Conn, req *fasthttp.Request) ([]byte, *bufio.R
 var errHeadTooLarge = errors.New("the upstream's response header is too large")
 
 // readHead reads a response head up to and including its empty line.
+// A line longer than br's buffer comes in pieces; only a piece that starts a line
+// can be the empty line.
 func readHead(br *bufio.Reader, limit int) ([]byte, error) {
 	var head []byte
+	lineStart := true
 	for {
 		line, err := br.ReadSlice('\n')
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
@@ -109,9 +113,10 @@ func readHead(br *bufio.Reader, limit int) ([]byte, error) {
 			return nil, errHeadTooLarge
 		}
 		head = append(head, line...)
-		if err == nil && (len(line) == 2 && line[0] == '\r' || len(line) == 1) && len(head) > len(line) {
+		if err == nil && lineStart && (len(line) == 2 && line[0] == '\r' || len(line) == 1) && len(head) > len(line) {
 			return head, nil
 		}
+		lineStart = err == nil
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edge-server/edge/internal/wait"
 	edgetls "github.com/edge-server/edge/tls"
 	"github.com/edge-server/edge/tls/pebbletest"
 	"github.com/valyala/fasthttp"
@@ -211,13 +212,7 @@ func (w *guardedWriter) stop() {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	wait.Until(t, timeout, what, cond)
 }
 
 func statusOf(m *edgetls.Manager, name string) edgetls.CertStatus {

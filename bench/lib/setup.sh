@@ -1,6 +1,18 @@
 # shellcheck shell=bash
 # Generates what every peer serves: the TLS certificate (one for all peers) and the
-# static files. Sourced by bench/run.sh; needs $WORK.
+# static files, and starts the upstream. Sourced through bench/lib/prologue.sh; needs $WORK.
+
+# start_upstream: runs $WORK/bin/upstream (built from bench/upstream) on two free ports,
+# blue on UP_BLUE and green on UP_GREEN, pinned to LOAD_CPU with GOMAXPROCS=1, and waits
+# until it answers. Its log is $WORK/upstream.log; stop_all stops it (PID[upstream]).
+start_upstream() {
+  next_port; UP_BLUE=$NEXT_PORT
+  next_port; UP_GREEN=$NEXT_PORT
+  pinned "$LOAD_CPU" "$WORK/bin/upstream" -listen "127.0.0.1:$UP_BLUE,127.0.0.1:$UP_GREEN" -names blue,green
+  GOMAXPROCS=1 "${PINNED[@]}" >"$WORK/upstream.log" 2>&1 &
+  PID[upstream]=$!
+  wait_http "http://127.0.0.1:$UP_BLUE/health" 10 || die "the upstream did not start: $(cat "$WORK/upstream.log")"
+}
 
 # gen_certs: a private CA and a server certificate (ECDSA P-256, the usual ACME default)
 # for localhost and 127.0.0.1, in $WORK/certs. haproxy.pem is cert+key in one file.

@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 
+	"github.com/edge-server/edge/internal/config"
 	"github.com/edge-server/edge/proxy"
 )
 
@@ -149,7 +150,7 @@ func TestCLISwitchStatusRollback(t *testing.T) {
 
 func TestCLISwitchRefused(t *testing.T) {
 	d := startDaemon(t, false)
-	code, out, errs := runEdge("switch", "green", "--timeout", "500ms", "--socket", d.socket)
+	code, out, errs := runEdge("switch", "green", "--timeout", "3s", "--socket", d.socket)
 	want := fmt.Sprintf("edge switch: green (%s) is not healthy: GET /health answered 500; traffic stays on blue\n", d.green)
 	if code != 1 || out != "" || errs != want {
 		t.Fatalf("got %d %q %q\nwant %q", code, out, errs, want)
@@ -256,15 +257,15 @@ func TestDemo(t *testing.T) {
 }
 
 func TestProxyConfigWiring(t *testing.T) {
-	cfg := newDefaultConfig("x.yaml")
+	cfg := config.Default("x.yaml")
 	cfg.StateDir = "/var/lib/edge-test"
 	pc := proxyConfig(cfg)
-	if pc.StateFile != "/var/lib/edge-test/state.json" || pc.AdminSocket != defaultAdminSocket || !pc.AccessLog {
+	if pc.StateFile != "/var/lib/edge-test/state.json" || pc.AdminSocket != config.DefaultAdminSocket || !pc.AccessLog {
 		t.Fatalf("%+v", pc)
 	}
 }
 
-func mustDaemon(t *testing.T, cfg *config) *opsDaemon {
+func mustDaemon(t *testing.T, cfg *config.Config) *opsDaemon {
 	t.Helper()
 	d, err := newOpsDaemon(cfg, zap.NewNop())
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/edge-server/edge/internal/config"
 	"github.com/edge-server/edge/proxy"
 )
 
@@ -28,7 +29,7 @@ type socketFlags struct {
 
 func addSocketFlags(fs *flag.FlagSet) *socketFlags {
 	sf := &socketFlags{}
-	fs.StringVar(&sf.socket, "socket", "", "admin socket of the running edge (default: admin_socket from --config, else "+defaultAdminSocket+")")
+	fs.StringVar(&sf.socket, "socket", "", "admin socket of the running edge (default: admin_socket from --config, else "+config.DefaultAdminSocket+")")
 	fs.Func("config", "config file to read admin_socket from (default "+defaultConfigPath+" when it exists)", func(v string) error {
 		sf.config, sf.configSet = v, true
 		return nil
@@ -46,18 +47,18 @@ func (sf *socketFlags) resolve() (string, error) {
 	if !sf.configSet {
 		path = defaultConfigPath
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			return defaultAdminSocket, nil
+			return config.DefaultAdminSocket, nil
 		}
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return "", fmt.Errorf("cannot read %s to find admin_socket (%v); pass --socket PATH", path, unwrapPathError(err))
 	}
-	cfg, err := parseConfig(path, data, os.LookupEnv)
+	cfg, err := config.Parse(path, data, os.LookupEnv)
 	if cfg == nil {
 		return "", fmt.Errorf("cannot read admin_socket from %s: %v; pass --socket PATH", path, err)
 	}
-	if cfg.unreadable["admin_socket"] || cfg.AdminSocket == "" {
+	if cfg.At.AdminSocket.Bad || cfg.AdminSocket == "" {
 		return "", fmt.Errorf("admin_socket in %s is not usable; pass --socket PATH", path)
 	}
 	return cfg.AdminSocket, nil

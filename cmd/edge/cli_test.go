@@ -34,8 +34,8 @@ func TestCLIBadInput(t *testing.T) {
 		{[]string{"validate", "--no-such-flag"}, 2, "flag provided but not defined: -no-such-flag"},
 		{[]string{"validate", "extra"}, 2, `unexpected argument "extra"`},
 		{[]string{"validate", "--config", "testdata/config/does-not-exist.yaml"}, 1, "no such file or directory"},
-		{[]string{"validate", "--config", "testdata/config/three_mistakes.yaml"}, 1, "3 problem(s)"},
-		{[]string{"run", "--config", "testdata/config/three_mistakes.yaml"}, 1, "refusing to start"},
+		{[]string{"validate", "--config", "../../internal/config/testdata/config/three_mistakes.yaml"}, 1, "3 problem(s)"},
+		{[]string{"run", "--config", "../../internal/config/testdata/config/three_mistakes.yaml"}, 1, "refusing to start"},
 		{[]string{"run", "--log-level", "loud", "--config", "x"}, 2, `--log-level "loud"`},
 		{[]string{"version", "extra"}, 2, "unexpected argument"},
 	}
@@ -50,7 +50,7 @@ func TestCLIBadInput(t *testing.T) {
 }
 
 func TestCLIValidateReportsAllThreeMistakes(t *testing.T) {
-	code, _, errOut := runCmd("validate", "--config", "testdata/config/three_mistakes.yaml")
+	code, _, errOut := runCmd("validate", "--config", "../../internal/config/testdata/config/three_mistakes.yaml")
 	if code != 1 {
 		t.Fatalf("exit %d", code)
 	}

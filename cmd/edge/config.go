@@ -1,62 +1,63 @@
 package main
 
 import (
-	"time"
+	"fmt"
+	"io"
+	"os"
 
-	"github.com/edge-server/edge/chat"
-	"github.com/edge-server/edge/proxy"
-	edgetls "github.com/edge-server/edge/tls"
+	"github.com/edge-server/edge/internal/config"
 )
 
-// config is the whole edge.yaml after decoding, expansion and defaults. The per-package
-// sections are the packages' own Config types, so there is one source of truth per field.
-type config struct {
-	Path        string // file it came from
-	StateDir    string // default /var/lib/edge
-	AdminSocket string // default /run/edge/admin.sock
-	Metrics     string // default 127.0.0.1:9180; "" disables
-	AccessLog   bool   // default true
-	CARootFile  string // tls.ca_root as written, for messages
-	ChatEnabled bool   // some route has chat: true
-	Proxy       proxy.Config
-	TLS         edgetls.Config
-	Chat        chat.Config
-	Cluster     clusterSection
-	// Warnings are problems that do not stop edge from running.
-	Warnings configErrors
-	// lines remembers where things were written, for validation messages.
-	lines map[string]int
-	// unreadable are keys whose value failed to decode (already reported).
-	unreadable map[string]bool
+// loadConfig reads, decodes and validates a config file. Errors are config.Errors with
+// file:line, or a plain error when the file cannot be read at all.
+func loadConfig(path string) (*config.Config, error) {
+	data, err := readConfigFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return config.Check(path, data, os.LookupEnv, osFS{})
 }
 
-// Defaults, documented in docs/config.md.
-const (
-	defaultStateDir    = "/var/lib/edge"
-	defaultAdminSocket = "/run/edge/admin.sock"
-	defaultMetrics     = "127.0.0.1:9180"
-	defaultHTTP        = ":80"
-	defaultHTTPS       = ":443"
-	defaultCA          = "letsencrypt"
-	defaultChatMount   = "/chat/"
-	defaultLocale      = "ko"
-)
-
-var defaultHealth = proxy.HealthConfig{Path: "/health", Interval: 2 * time.Second, Timeout: time.Second, Rise: 2, Fall: 3}
-
-const defaultDrain = 30 * time.Second
-
-func newDefaultConfig(path string) *config {
-	return &config{
-		Path:        path,
-		StateDir:    defaultStateDir,
-		AdminSocket: defaultAdminSocket,
-		Metrics:     defaultMetrics,
-		AccessLog:   true,
-		Proxy:       proxy.Config{HTTPAddr: defaultHTTP, HTTPSAddr: defaultHTTPS},
-		TLS:         edgetls.Config{CA: defaultCA},
-		Chat:        chat.Config{Mount: defaultChatMount, NicknameLocale: defaultLocale},
-		lines:       map[string]int{},
-		unreadable:  map[string]bool{},
+// readConfigFile reads at most config.MaxBytes of a config file.
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
 	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, config.MaxBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading config %s: %w", path, err)
+	}
+	if len(data) > config.MaxBytes {
+		return nil, fmt.Errorf("config %s is larger than %d bytes; is it the right file?", path, config.MaxBytes)
+	}
+	return data, nil
+}
+
+// osFS answers config validation's questions from the real file system, with errors
+// reduced to their reason (the message around them names the path).
+type osFS struct{}
+
+func (osFS) IsDir(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return unwrapPathError(err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("%s is a file, not a directory", path)
+	}
+	return nil
+}
+
+func (osFS) ReadFile(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	return b, unwrapPathError(err)
+}
+
+func unwrapPathError(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
 }

@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/edge-server/edge/internal/config"
 )
 
 func init() {
@@ -23,7 +25,7 @@ type doctorResolver interface {
 
 // doctor checks one config against the machine it runs on.
 type doctor struct {
-	cfg      *config
+	cfg      *config.Config
 	socket   string
 	resolver doctorResolver
 	expectIP netip.Addr // invalid: not checked
@@ -81,12 +83,12 @@ func doctorMain(args []string, stdout, stderr io.Writer, resolver doctorResolver
 }
 
 // loadConfigWith is loadConfig with a chosen environment.
-func loadConfigWith(path string, lookup func(string) (string, bool)) (*config, error) {
+func loadConfigWith(path string, lookup func(string) (string, bool)) (*config.Config, error) {
 	data, err := readConfigFile(path)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := checkConfig(path, data, lookup, osFS{})
+	cfg, err := config.Check(path, data, lookup, osFS{})
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +101,7 @@ func (d *doctor) run(ctx context.Context, cfgErr error) int {
 		d.note(d.envNote)
 	}
 	if cfgErr != nil {
-		var errs configErrors
+		var errs config.Errors
 		if errors.As(cfgErr, &errs) {
 			d.fail(fmt.Sprintf("config has %d problem(s):\n    %s", len(errs), strings.ReplaceAll(errs.Error(), "\n", "\n    ")),
 				"edit the file; `edge validate --config FILE` lists the same problems")

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edge-server/edge/internal/config"
 	"github.com/edge-server/edge/proxy"
 )
 
@@ -27,7 +28,7 @@ func TestDoctorDatabaseProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var out bytes.Buffer
-		cfg := newDefaultConfig("x.yaml")
+		cfg := config.Default("x.yaml")
 		cfg.ChatEnabled, cfg.Chat.DatabaseURL = true, tt.dsn
 		d := &doctor{cfg: cfg, out: &out, timeout: 10 * time.Second, now: time.Now}
 		d.checkDatabase(context.Background())
@@ -57,7 +58,7 @@ func TestDoctorCertificateProblems(t *testing.T) {
 	}
 	for host, want := range tests {
 		var out bytes.Buffer
-		cfg := newDefaultConfig("x.yaml")
+		cfg := config.Default("x.yaml")
 		cfg.StateDir = state
 		cfg.Proxy.Sites = []proxy.SiteConfig{{Hosts: []string{host}}}
 		d := &doctor{cfg: cfg, out: &out, now: func() time.Time { return doctorNow }, running: true}

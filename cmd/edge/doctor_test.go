@@ -24,6 +24,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/edge-server/edge/internal/config"
 	"github.com/edge-server/edge/internal/pgtest"
 )
 
@@ -300,7 +301,7 @@ func TestDoctorBadInput(t *testing.T) {
 	bad := filepath.Join(dir, "bad.yaml")
 	_ = os.WriteFile(bad, []byte("listen: { http: \"nope\" }\ncolour: blue\n"), 0o644)
 	huge := filepath.Join(dir, "huge.yaml")
-	_ = os.WriteFile(huge, bytes.Repeat([]byte("# x\n"), maxConfigBytes/4+1), 0o644)
+	_ = os.WriteFile(huge, bytes.Repeat([]byte("# x\n"), config.MaxBytes/4+1), 0o644)
 	tests := []struct {
 		args       []string
 		code       int

@@ -14,6 +14,8 @@ import (
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 
+	"github.com/edge-server/edge/internal/config"
+	"github.com/edge-server/edge/internal/wait"
 	"github.com/edge-server/edge/tls/pebbletest"
 )
 
@@ -29,7 +31,7 @@ func freeAddr(t *testing.T) string {
 
 // runServe runs serve() as `edge run` does and returns a stop function that ends it
 // like SIGTERM and returns serve's error.
-func runServe(t *testing.T, cfg *config) (stop func() error) {
+func runServe(t *testing.T, cfg *config.Config) (stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -151,19 +153,16 @@ func tlsDial(addr, name string, p *pebbletest.Pebble) (*tls.Conn, error) {
 
 func waitForCertificate(t *testing.T, addr, name string, p *pebbletest.Pebble) string {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
+	var serial string
+	wait.NoError(t, 90*time.Second, "a verified certificate for "+name, func() error {
 		c, err := tlsDial(addr, name, p)
-		if err == nil {
-			serial := c.ConnectionState().PeerCertificates[0].SerialNumber.String()
-			c.Close()
-			return serial
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no verified certificate for %s after 90s: %v", name, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		serial = c.ConnectionState().PeerCertificates[0].SerialNumber.String()
+		return c.Close()
+	})
+	return serial
 }
 
 func httpsGet(t *testing.T, addr, name string, p *pebbletest.Pebble, path string) *fasthttp.Response {
@@ -180,15 +179,5 @@ func httpsGet(t *testing.T, addr, name string, p *pebbletest.Pebble, path string
 // eventuallyOK retries f for up to 30 s until it returns nil.
 func eventuallyOK(t *testing.T, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still failing after 30s: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	wait.NoError(t, 30*time.Second, "success", f)
 }

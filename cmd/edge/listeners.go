@@ -10,6 +10,8 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/edge-server/edge/internal/config"
 )
 
 // Socket activation (sd_listen_fds without libsystemd). systemd opens the listening
@@ -173,7 +175,7 @@ func roleByPort(a net.Addr, httpAddr, httpsAddr string) string {
 // takeActivatedListeners puts the sockets systemd passed into cfg.Proxy.HTTPListener and
 // HTTPSListener and unsets LISTEN_* so nothing edge starts inherits them. Without socket
 // activation it changes nothing and the proxy listens on the configured addresses itself.
-func takeActivatedListeners(cfg *config, log *zap.Logger) error {
+func takeActivatedListeners(cfg *config.Config, log *zap.Logger) error {
 	n, names, err := parseListenEnv(os.Getenv, os.Getpid())
 	for _, k := range []string{"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"} {
 		_ = os.Unsetenv(k)

@@ -14,13 +14,15 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/edge-server/edge/internal/config"
 )
 
 // listenersChild runs in a child process started with sockets in ExtraFiles: it calls
 // takeActivatedListeners like `edge run` does, prints what it got as one JSON line,
 // then answers one connection on each listener with the role it assigned.
 func listenersChild() int {
-	cfg := newDefaultConfig("child.yaml")
+	cfg := config.Default("child.yaml")
 	cfg.Proxy.HTTPAddr, cfg.Proxy.HTTPSAddr = os.Getenv("EDGE_TEST_HTTP"), os.Getenv("EDGE_TEST_HTTPS")
 	rep := childReport{}
 	if err := takeActivatedListeners(cfg, zap.NewNop()); err != nil {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/edge-server/edge/internal/config"
 )
 
 // promMetrics records what the packages report into Prometheus metrics. Its methods are
@@ -28,6 +30,7 @@ type promMetrics struct {
 	activeColor     *prometheus.GaugeVec
 	switches        *prometheus.CounterVec
 	inflight        *prometheus.GaugeVec
+	cuts            *prometheus.CounterVec
 	chatConns       prometheus.Gauge
 	chatRooms       prometheus.Gauge
 	chatMessages    prometheus.Counter
@@ -87,6 +90,8 @@ func newPromMetrics() *promMetrics {
 		Help: "Blue/green switches and rollbacks, by result (ok or failed)."}, []string{"app", "result"})
 	m.inflight = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "edge_inflight_requests",
 		Help: "Requests being forwarded to an upstream right now."}, []string{"app", "color"})
+	m.cuts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edge_upstream_responses_cut_total",
+		Help: "Upstream responses that ended mid-body; the client connection was closed without completing them."}, []string{"app", "color"})
 	m.chatConns = prometheus.NewGauge(prometheus.GaugeOpts{Name: "edge_chat_connections", Help: "Open chat WebSocket connections."})
 	m.chatRooms = prometheus.NewGauge(prometheus.GaugeOpts{Name: "edge_chat_rooms", Help: "Chat rooms with at least one member."})
 	m.chatMessages = prometheus.NewCounter(prometheus.CounterOpts{Name: "edge_chat_messages_total", Help: "Chat messages committed to the store."})
@@ -105,7 +110,7 @@ func newPromMetrics() *promMetrics {
 	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "edge_build_info", Help: "Always 1; the version label says which edge runs.",
 		ConstLabels: prometheus.Labels{"version": buildVersion()}})
 	info.Set(1)
-	m.reg.MustRegister(m.requests, m.duration, m.upstreamHealthy, m.activeColor, m.switches, m.inflight,
+	m.reg.MustRegister(m.requests, m.duration, m.upstreamHealthy, m.activeColor, m.switches, m.inflight, m.cuts,
 		m.chatConns, m.chatRooms, m.chatMessages, m.chatBatch, m.chatBatchSize, m.chatSendErrors, m.chatSlow, m.reloads, m.lastReload, m.certs, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{"ok", "rejected"} {
@@ -120,7 +125,7 @@ func (m *promMetrics) registry() *prometheus.Registry { return m.reg }
 // configure sets which sites and apps are valid label values, drops series of apps and
 // certificates no longer configured, and pre-creates per-app series so dashboards show
 // zeros instead of gaps. Call it at start and after every applied reload.
-func (m *promMetrics) configure(cfg *config) {
+func (m *promMetrics) configure(cfg *config.Config) {
 	k := &knownLabels{sites: map[string]bool{}, apps: map[string]bool{}}
 	for _, s := range cfg.Proxy.Sites {
 		for _, h := range s.Hosts {
@@ -242,6 +247,11 @@ func (m *promMetrics) Switched(app, from, to string, ok bool) {
 // HealthChanged records a color's new health verdict (proxy.Metrics).
 func (m *promMetrics) HealthChanged(app, col string, healthy bool) {
 	m.UpstreamHealth(app, col, healthy)
+}
+
+// ResponseCut counts an upstream response that ended mid-body (proxy.Metrics).
+func (m *promMetrics) ResponseCut(app, col string) {
+	m.cuts.WithLabelValues(m.app(app), color(col)).Inc()
 }
 
 // InFlight adds delta (+1 when forwarding starts, -1 when it ends).

@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/edge-server/edge/internal/config"
 	"github.com/edge-server/edge/proxy"
 )
 
@@ -79,8 +80,8 @@ func mustSample(t *testing.T, body, name string, labels ...string) float64 {
 	return v
 }
 
-func metricsTestConfig() *config {
-	cfg := newDefaultConfig("test.yaml")
+func metricsTestConfig() *config.Config {
+	cfg := config.Default("test.yaml")
 	cfg.Proxy.Apps = []proxy.AppConfig{{Name: "web", Blue: "127.0.0.1:1", Green: "127.0.0.1:2"}}
 	cfg.Proxy.Sites = []proxy.SiteConfig{{Hosts: []string{"chat.example.com", "www.example.com"}}}
 	return cfg

@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/edge-server/edge/internal/config"
 	"github.com/edge-server/edge/proxy"
 )
 
@@ -24,7 +25,7 @@ type reloadable interface{ Reload(proxy.Config) error }
 // previous config to undo the step when a later step fails.
 type reloadStep struct {
 	name  string
-	apply func(next *config) error
+	apply func(next *config.Config) error
 }
 
 // reloader re-reads the config file on SIGHUP and POST /reload (both call
@@ -32,23 +33,23 @@ type reloadStep struct {
 // can change, is rejected with every reason and the running config stays in force.
 type reloader struct {
 	path    string
-	load    func(path string) (*config, error)
+	load    func(path string) (*config.Config, error)
 	log     *zap.Logger
 	notify  *notifier
 	metrics *promMetrics
 
 	mu              sync.Mutex // one reload at a time; guards the fields below
-	current         *config
+	current         *config.Config
 	steps           []reloadStep
 	certsReloadable bool // a certificates step is registered
 }
 
-func newReloader(cfg *config, log *zap.Logger, n *notifier, m *promMetrics) *reloader {
+func newReloader(cfg *config.Config, log *zap.Logger, n *notifier, m *promMetrics) *reloader {
 	return &reloader{path: cfg.Path, load: loadConfig, log: log.Named("reload"), notify: n, metrics: m, current: cfg}
 }
 
 // addStep registers a part of edge to reconfigure, in apply order.
-func (r *reloader) addStep(name string, apply func(next *config) error) {
+func (r *reloader) addStep(name string, apply func(next *config.Config) error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.steps = append(r.steps, reloadStep{name: name, apply: apply})
@@ -61,7 +62,7 @@ func (r *reloader) addProxy(p reloadable, started proxy.Config) {
 	r.mu.Lock()
 	r.current.Proxy = started
 	r.mu.Unlock()
-	r.addStep("proxy", func(next *config) error { return p.Reload(next.Proxy) })
+	r.addStep("proxy", func(next *config.Config) error { return p.Reload(next.Proxy) })
 }
 
 // addCertificates makes reloads hand the certificate manager the new list of exact host
@@ -71,12 +72,12 @@ func (r *reloader) addCertificates(apply func(hosts []string) error) {
 	r.mu.Lock()
 	r.certsReloadable = true
 	r.mu.Unlock()
-	r.addStep("certificates", func(next *config) error { return apply(certHosts(next)) })
+	r.addStep("certificates", func(next *config.Config) error { return apply(certHosts(next)) })
 }
 
 // certHosts are the names certificates are managed for: every exact site host (a "*"
 // wildcard gets none), in config order, once each.
-func certHosts(cfg *config) []string {
+func certHosts(cfg *config.Config) []string {
 	var hosts []string
 	seen := map[string]bool{}
 	for _, s := range cfg.Proxy.Sites {
@@ -91,7 +92,7 @@ func certHosts(cfg *config) []string {
 }
 
 // config is the config in force.
-func (r *reloader) config() *config {
+func (r *reloader) config() *config.Config {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.current
@@ -129,7 +130,7 @@ func (r *reloader) apply(ctx context.Context) error {
 	}
 	errs := restartOnlyChanges(r.current, next)
 	if !r.certsReloadable && next.Proxy.HTTPSAddr != "" && !slices.Equal(certHosts(r.current), certHosts(next)) {
-		errs = append(errs, configError{File: next.Path, Line: next.lines["sites[0]"],
+		errs = append(errs, config.Error{File: next.Path, Line: next.At.Site(0).Site.Line,
 			Msg: "the site hosts changed while HTTPS is on; this build obtains certificates for new hosts only at start: systemctl restart edge"})
 	}
 	if len(errs) > 0 {
@@ -183,7 +184,7 @@ func (r *reloader) warnIf(err error) {
 // handlers, callbacks, the chat secret) from the running config into the new one, and
 // keeps the proxy settings a reload does not own. The proxy part of next becomes the
 // running proxy config with only HSTS, Apps, Sites and Limits taken from the file.
-func carryRuntime(running, next *config) {
+func carryRuntime(running, next *config.Config) {
 	p := running.Proxy
 	p.HSTS = next.Proxy.HSTS
 	p.Apps = next.Proxy.Apps
@@ -201,39 +202,42 @@ func carryRuntime(running, next *config) {
 
 // restartOnlyChanges lists settings that differ between the running and the new config
 // but are only read at start (listeners, sockets, directories, the ACME account, chat).
-func restartOnlyChanges(running, next *config) configErrors {
-	var errs configErrors
-	check := func(key string, changed bool, was, now any) {
+func restartOnlyChanges(running, next *config.Config) config.Errors {
+	var errs config.Errors
+	at := &next.At
+	check := func(key string, where config.Pos, changed bool, was, now any) {
 		if changed {
-			errs = append(errs, configError{File: next.Path, Line: next.lines[key],
+			errs = append(errs, config.Error{File: next.Path, Line: where.Line,
 				Msg: fmt.Sprintf("%s changed (%v → %v); this needs a restart: systemctl restart edge", key, was, now)})
 		}
 	}
-	str := func(key, was, now string) { check(key, was != now, quoteOrEmpty(was), quoteOrEmpty(now)) }
-	str("listen.http", running.Proxy.HTTPAddr, next.Proxy.HTTPAddr)
-	str("listen.https", running.Proxy.HTTPSAddr, next.Proxy.HTTPSAddr)
-	str("state_dir", running.StateDir, next.StateDir)
-	str("admin_socket", running.AdminSocket, next.AdminSocket)
-	str("metrics", running.Metrics, next.Metrics)
-	check("access_log", running.AccessLog != next.AccessLog, running.AccessLog, next.AccessLog)
+	str := func(key string, where config.Pos, was, now string) {
+		check(key, where, was != now, quoteOrEmpty(was), quoteOrEmpty(now))
+	}
+	str("listen.http", at.ListenHTTP, running.Proxy.HTTPAddr, next.Proxy.HTTPAddr)
+	str("listen.https", at.ListenHTTPS, running.Proxy.HTTPSAddr, next.Proxy.HTTPSAddr)
+	str("state_dir", at.StateDir, running.StateDir, next.StateDir)
+	str("admin_socket", at.AdminSocket, running.AdminSocket, next.AdminSocket)
+	str("metrics", at.Metrics, running.Metrics, next.Metrics)
+	check("access_log", at.AccessLog, running.AccessLog != next.AccessLog, running.AccessLog, next.AccessLog)
 	// The proxy's servers are built once with these (proxy.Server.Reload keeps them).
-	check("limits", running.Proxy.Limits != next.Proxy.Limits, "the running limits", "new limits")
-	check("tls.hsts", running.Proxy.HSTS != next.Proxy.HSTS, running.Proxy.HSTS, next.Proxy.HSTS)
-	str("tls.email", running.TLS.Email, next.TLS.Email)
-	str("tls.ca", running.TLS.CA, next.TLS.CA)
-	check("tls.ca_root", running.CARootFile != next.CARootFile || !bytes.Equal(running.TLS.CARootPEM, next.TLS.CARootPEM),
+	check("limits", at.Limits, running.Proxy.Limits != next.Proxy.Limits, "the running limits", "new limits")
+	check("tls.hsts", at.TLSHSTS, running.Proxy.HSTS != next.Proxy.HSTS, running.Proxy.HSTS, next.Proxy.HSTS)
+	str("tls.email", at.TLSEmail, running.TLS.Email, next.TLS.Email)
+	str("tls.ca", at.TLSCA, running.TLS.CA, next.TLS.CA)
+	check("tls.ca_root", at.TLSCARoot, running.CARootFile != next.CARootFile || !bytes.Equal(running.TLS.CARootPEM, next.TLS.CARootPEM),
 		quoteOrEmpty(running.CARootFile), quoteOrEmpty(next.CARootFile)+" (or its contents)")
-	check("cluster.database_url", running.Cluster.DatabaseURL != next.Cluster.DatabaseURL, "(hidden)", "(hidden, different)")
-	str("cluster.name", running.Cluster.Name, next.Cluster.Name)
-	check("cluster.heartbeat", running.Cluster.Heartbeat != next.Cluster.Heartbeat, running.Cluster.Heartbeat, next.Cluster.Heartbeat)
-	check("chat", running.ChatEnabled != next.ChatEnabled, chatOnOff(running.ChatEnabled), chatOnOff(next.ChatEnabled))
+	check("cluster.database_url", at.ClusterDatabaseURL, running.Cluster.DatabaseURL != next.Cluster.DatabaseURL, "(hidden)", "(hidden, different)")
+	str("cluster.name", at.ClusterName, running.Cluster.Name, next.Cluster.Name)
+	check("cluster.heartbeat", at.ClusterHeartbeat, running.Cluster.Heartbeat != next.Cluster.Heartbeat, running.Cluster.Heartbeat, next.Cluster.Heartbeat)
+	check("chat", at.Chat, running.ChatEnabled != next.ChatEnabled, chatOnOff(running.ChatEnabled), chatOnOff(next.ChatEnabled))
 	if running.ChatEnabled && next.ChatEnabled {
-		str("chat", running.Chat.Mount, next.Chat.Mount)
-		check("chat.database_url", running.Chat.DatabaseURL != next.Chat.DatabaseURL, "(hidden)", "(hidden, different)")
-		check("chat.origins", !slices.Equal(running.Chat.Origins, next.Chat.Origins), running.Chat.Origins, next.Chat.Origins)
-		str("chat.nickname_locale", running.Chat.NicknameLocale, next.Chat.NicknameLocale)
+		str("chat", at.Chat, running.Chat.Mount, next.Chat.Mount)
+		check("chat.database_url", at.ChatDatabaseURL, running.Chat.DatabaseURL != next.Chat.DatabaseURL, "(hidden)", "(hidden, different)")
+		check("chat.origins", at.ChatOrigins, !slices.Equal(running.Chat.Origins, next.Chat.Origins), running.Chat.Origins, next.Chat.Origins)
+		str("chat.nickname_locale", at.ChatNicknameLocale, running.Chat.NicknameLocale, next.Chat.NicknameLocale)
 		if len(next.Chat.Secret) > 0 {
-			check("chat.secret", !bytes.Equal(running.Chat.Secret, next.Chat.Secret), "(hidden)", "(hidden, different)")
+			check("chat.secret", at.ChatSecret, !bytes.Equal(running.Chat.Secret, next.Chat.Secret), "(hidden)", "(hidden, different)")
 		}
 	}
 	return errs
@@ -254,7 +258,7 @@ func chatOnOff(on bool) string {
 }
 
 // serviceSummary is the STATUS= line systemctl status shows.
-func serviceSummary(cfg *config) string {
+func serviceSummary(cfg *config.Config) string {
 	hosts := 0
 	for _, s := range cfg.Proxy.Sites {
 		hosts += len(s.Hosts)
@@ -263,7 +267,7 @@ func serviceSummary(cfg *config) string {
 }
 
 func firstLine(err error) string {
-	var errs configErrors
+	var errs config.Errors
 	if errors.As(err, &errs) && len(errs) > 0 {
 		return errs[0].Error()
 	}

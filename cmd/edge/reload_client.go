@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/edge-server/edge/internal/config"
 )
 
 // opsDaemonSocket finds the running daemon's admin socket the way DESIGN.md says:
@@ -21,13 +23,13 @@ func opsDaemonSocket(socketFlag, configPath string) string {
 		return socketFlag
 	}
 	if configPath != "" {
-		if data, err := os.ReadFile(configPath); err == nil && len(data) <= maxConfigBytes {
-			if cfg, _ := parseConfig(configPath, data, os.LookupEnv); cfg != nil && cfg.AdminSocket != "" {
+		if data, err := os.ReadFile(configPath); err == nil && len(data) <= config.MaxBytes {
+			if cfg, _ := config.Parse(configPath, data, os.LookupEnv); cfg != nil && cfg.AdminSocket != "" {
 				return cfg.AdminSocket
 			}
 		}
 	}
-	return defaultAdminSocket
+	return config.DefaultAdminSocket
 }
 
 // opsAdminReply is one answer of the admin API.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/edge-server/edge/internal/config"
 )
 
 func init() {
@@ -17,7 +19,7 @@ func init() {
 func cmdReload(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("reload", "reload [--config FILE] [--socket PATH] [--timeout D]", stdout)
 	path := fs.String("config", defaultConfigPath, "config file whose admin_socket to use (the daemon re-reads the file it was started with)")
-	socket := fs.String("socket", "", "admin socket of the running edge (default: admin_socket in --config, else "+defaultAdminSocket+")")
+	socket := fs.String("socket", "", "admin socket of the running edge (default: admin_socket in --config, else "+config.DefaultAdminSocket+")")
 	timeout := fs.Duration("timeout", adminTimeout, "how long to wait for the daemon")
 	if code, done := parseFlags(fs, args, stderr); done {
 		return code

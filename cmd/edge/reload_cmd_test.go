@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edge-server/edge/internal/config"
 )
 
 // adminStandIn serves the admin API's POST /reload and GET /status on a real unix socket
@@ -97,11 +99,11 @@ func TestReloadVerbFindsTheSocketInTheConfig(t *testing.T) {
 	if code, out, errOut := runEdgeCLI("reload", "--config", cfgPath); code != 0 {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	if got := opsDaemonSocket("", filepath.Join(dir, "missing.yaml")); got != defaultAdminSocket {
+	if got := opsDaemonSocket("", filepath.Join(dir, "missing.yaml")); got != config.DefaultAdminSocket {
 		t.Errorf("missing config: socket %q", got)
 	}
 	_ = os.WriteFile(cfgPath, []byte("\t: ["), 0o644)
-	if got := opsDaemonSocket("", cfgPath); got != defaultAdminSocket {
+	if got := opsDaemonSocket("", cfgPath); got != config.DefaultAdminSocket {
 		t.Errorf("unparseable config: socket %q", got)
 	}
 	if got := opsDaemonSocket("/x.sock", cfgPath); got != "/x.sock" {

@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/edge-server/edge/internal/config"
 	"github.com/edge-server/edge/proxy"
 )
 
@@ -221,8 +222,8 @@ func TestReloadOnSIGHUP(t *testing.T) {
 }
 
 func TestRestartOnlyChangesAreNamed(t *testing.T) {
-	a := newDefaultConfig("a.yaml")
-	b := newDefaultConfig("b.yaml")
+	a := config.Default("a.yaml")
+	b := config.Default("b.yaml")
 	if errs := restartOnlyChanges(a, b); len(errs) != 0 {
 		t.Fatalf("identical configs: %v", errs)
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/edge-server/edge/internal/config"
 )
 
 func init() { register("run", "run the edge server in the foreground (systemd runs this)", cmdRun) }
@@ -58,7 +60,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 
 // serve builds and starts every service, waits for ctx to end, then shuts them down in
 // reverse order within grace.
-func serve(ctx context.Context, cfg *config, log *zap.Logger, grace time.Duration) error {
+func serve(ctx context.Context, cfg *config.Config, log *zap.Logger, grace time.Duration) error {
 	d, err := newOpsDaemon(cfg, log)
 	if err != nil {
 		return err

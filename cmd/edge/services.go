@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edge-server/edge/chat"
+	"github.com/edge-server/edge/internal/config"
 	"github.com/edge-server/edge/proxy"
 )
 
@@ -18,7 +19,7 @@ import (
 // stops accepting, it flushes its writer and closes sockets with 1001); the certificate
 // manager starts after the proxy's listeners accept (ACME challenges are answered on
 // them) and stops before them.
-func buildServices(cfg *config, log *zap.Logger, d *opsDaemon) ([]service, error) {
+func buildServices(cfg *config.Config, log *zap.Logger, d *opsDaemon) ([]service, error) {
 	cfg.Chat.Metrics = chatMetrics{d.metrics}
 	fw, err := newFleetWiring(cfg.Cluster.DatabaseURL, cfg.Cluster.Name, cfg.Cluster.Heartbeat, log)
 	if err != nil {
@@ -84,7 +85,7 @@ func buildServices(cfg *config, log *zap.Logger, d *opsDaemon) ([]service, error
 
 // proxyConfig completes the proxy section of the config with what cmd/edge owns:
 // the state file under state_dir, the admin socket and the access log switch.
-func proxyConfig(cfg *config) proxy.Config {
+func proxyConfig(cfg *config.Config) proxy.Config {
 	pc := cfg.Proxy
 	pc.StateFile = filepath.Join(cfg.StateDir, "state.json")
 	pc.AdminSocket = cfg.AdminSocket

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/edge-server/edge/internal/config"
 )
 
 // opsDaemon is what `edge run` does for systemd and for operators around the packages'
@@ -42,7 +44,7 @@ type poll struct {
 
 // newOpsDaemon prepares the systemd side of edge before any service starts. It must run
 // before the proxy is built, because it moves socket-activated listeners into cfg.
-func newOpsDaemon(cfg *config, log *zap.Logger) (*opsDaemon, error) {
+func newOpsDaemon(cfg *config.Config, log *zap.Logger) (*opsDaemon, error) {
 	// Catch SIGHUP from now on: its default action would kill edge during start-up.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edge-server/edge/internal/wait"
 )
 
 // edgeProc is a real `edge run` process (the test binary as edge, see TestMain), started
@@ -207,17 +209,13 @@ func getTraced(c *http.Client, addr, host, path string) (code int, body string, 
 func waitForBody(t *testing.T, addr, host, want string, timeout time.Duration) {
 	t.Helper()
 	c := &http.Client{Timeout: 10 * time.Second}
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
+	wait.NoError(t, timeout, fmt.Sprintf("GET http://%s/ (Host %s) to answer %q", addr, host, want), func() error {
 		code, body, err := get(c, addr, host, "/")
 		if err == nil && code == 200 && body == want {
-			return
+			return nil
 		}
-		last = fmt.Sprintf("%d %q %v", code, body, err)
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("GET http://%s/ (Host %s) never answered %q within %s; last: %s", addr, host, want, timeout, last)
+		return fmt.Errorf("%d %q %v", code, body, err)
+	})
 }
 
 // writeEdgeConfig writes an edge.yaml for a plain-HTTP edge in dir.

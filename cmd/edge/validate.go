@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/edge-server/edge/internal/config"
 )
 
 func init() { register("validate", "check a config file and print what would run", cmdValidate) }
@@ -20,7 +22,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
-		var errs configErrors
+		var errs config.Errors
 		if errors.As(err, &errs) {
 			fmt.Fprintf(stderr, "%s\n%d problem(s) in %s\n", errs, len(errs), *path)
 		} else {
@@ -36,7 +38,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 }
 
 // summarize is a one-screen description of what `edge run` would do with cfg.
-func summarize(cfg *config) string {
+func summarize(cfg *config.Config) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s is valid.\n\n", cfg.Path)
 	if cfg.Proxy.HTTPSAddr == "" {
@@ -53,7 +55,7 @@ func summarize(cfg *config) string {
 	for _, s := range cfg.Proxy.Sites {
 		fmt.Fprintf(&b, "site     %s\n", strings.Join(s.Hosts, ", "))
 		for _, r := range s.Routes {
-			fmt.Fprintf(&b, "           %-12s → %s\n", r.Path, routeTarget(r.App, r.Handler, r.Static != nil, staticRoot(r.Static)))
+			fmt.Fprintf(&b, "           %-12s → %s\n", r.Path, routeTarget(r.App, r.Handler, r.Static != nil, staticRoot(config.StaticFiles(r))))
 		}
 	}
 	if cfg.ChatEnabled {

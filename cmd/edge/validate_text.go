@@ -1,6 +1,6 @@
 package main
 
-import "github.com/edge-server/edge/proxy"
+import "github.com/edge-server/edge/static"
 
 func orOff(s string) string {
 	if s == "" {
@@ -9,7 +9,7 @@ func orOff(s string) string {
 	return s
 }
 
-func staticRoot(s *proxy.StaticConfig) string {
+func staticRoot(s *static.Config) string {
 	if s == nil {
 		return ""
 	}

@@ -6,11 +6,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/edge-server/edge/chat"
+	"github.com/edge-server/edge/internal/config"
 )
 
 // chatHub builds the chat when some route has chat: true, or returns nil. The token key
 // comes from chat.secret, else from state_dir (generated there once).
-func chatHub(cfg *config, log *zap.Logger) (*chat.Hub, error) {
+func chatHub(cfg *config.Config, log *zap.Logger) (*chat.Hub, error) {
 	if !cfg.ChatEnabled {
 		return nil, nil
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/edge-server/edge/chat"
 	"github.com/edge-server/edge/cluster"
+	"github.com/edge-server/edge/internal/config"
 	"github.com/edge-server/edge/proxy"
 	edgetls "github.com/edge-server/edge/tls"
 )
@@ -80,7 +81,7 @@ func (w *fleetWiring) chatSecret() ([]byte, error) {
 
 // joinConfig points the certificate manager and the chat at the fleet: certificates
 // in Postgres, the fleet's chat secret (unless chat.secret is set), fleet presence.
-func (w *fleetWiring) joinConfig(cfg *config) {
+func (w *fleetWiring) joinConfig(cfg *config.Config) {
 	cfg.TLS.Storage = w.certStorage()
 	cc := &cfg.Chat
 	cc.Metrics = countingChatMetrics{cc.Metrics, &w.local.chatConns}

@@ -8,12 +8,13 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/edge-server/edge/internal/config"
 	edgetls "github.com/edge-server/edge/tls"
 )
 
 // tlsManager builds the certificate manager for every host under sites, or returns nil
 // when HTTPS is off (listen.https: ""), in which case no CA is ever contacted.
-func tlsManager(cfg *config, log *zap.Logger) (*edgetls.Manager, error) {
+func tlsManager(cfg *config.Config, log *zap.Logger) (*edgetls.Manager, error) {
 	if cfg.Proxy.HTTPSAddr == "" {
 		return nil, nil
 	}
