@@ -200,6 +200,11 @@ func TestFleetEndToEnd(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	code, out, _ = runCmd("status", "--socket", ms[0].sock)
+	if code != 0 || !strings.Contains(out, "fleet (this is edge-1; database up):") || strings.Count(out, "web=green (blue ok, green ok)") != 3 {
+		t.Errorf("edge status:\n%s", out)
+	}
+
 	// The database goes away (frozen, connections cut): serving goes on, switches are
 	// refused with a sentence, and work again once it is back.
 	pgProxy.Freeze()
