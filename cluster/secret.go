@@ -15,6 +15,11 @@ import (
 func (f *Fleet) Secret(ctx context.Context, name string, size int) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.OpTimeout)
 	defer cancel()
+	// Secrets are read while edge builds its services, before Start: make sure the
+	// tables exist.
+	if err := applySchema(ctx, f.cfg.Pool); err != nil {
+		return nil, fmt.Errorf("reading the fleet's %s secret: %w", name, err)
+	}
 	fresh := make([]byte, size)
 	if _, err := rand.Read(fresh); err != nil {
 		return nil, fmt.Errorf("generating the %s secret: %w", name, err)
