@@ -52,10 +52,6 @@ func (f *Fleet) Switch(ctx context.Context, app, color string, timeout time.Dura
 		return nil, err
 	}
 	rep := &SwitchReport{App: app, From: cur.active, To: color}
-	if cur.active == color {
-		rep.Message = fmt.Sprintf("%s is already on %s across the fleet; nothing to do", app, color)
-		return rep, nil
-	}
 	if err := f.settle(ctx); err != nil {
 		return nil, err
 	}
@@ -72,6 +68,12 @@ func (f *Fleet) Switch(ctx context.Context, app, color string, timeout time.Dura
 	}
 	if err := f.checkEverywhere(ctx, app, color, cur.active, timeout, names); err != nil {
 		return nil, err
+	}
+	if cur.active == color {
+		// Like a single edge: asking for the live color succeeds only if it is healthy
+		// everywhere, so a deploy script learns when it is down.
+		rep.Message = fmt.Sprintf("%s is already on %s across the fleet, which every instance sees healthy; nothing to do", app, color)
+		return rep, nil
 	}
 	committed, version, err := f.commit(ctx, app, color, cur)
 	if err != nil {

@@ -251,12 +251,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}()
 	}
 	slots := append(s.table.Load().slots(), s.retired...)
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(wsGrace)
+	// Proxied WebSockets get wsGrace (or what is left of ctx) to exchange close
+	// frames; then they are closed whatever their peers do.
+	deadline := time.Now().Add(wsGrace)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
 	}
 	for _, sl := range slots {
 		sl.ws.goAwayAll(reasonShutdown, deadline)
+	}
+	for _, sl := range slots {
+		sl.ws.waitEmpty(deadline)
+	}
+	for _, sl := range slots {
+		sl.ws.closeAll(reasonShutdown)
 	}
 	wg.Wait()
 	errs = append(errs, srvErrs[:]...)

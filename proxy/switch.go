@@ -22,10 +22,11 @@ type SwitchResult struct {
 type Drain struct {
 	// Finished counts requests that were in flight at the flip and completed.
 	Finished uint64 `json:"requests_finished"`
-	// Cut counts requests still running at the drain deadline; their upstream
-	// connections were closed.
+	// Cut counts requests (streamed responses included) still running at the drain
+	// deadline; their upstream connections were closed.
 	Cut int64 `json:"requests_cut"`
-	// WebSocketsClosed counts proxied WebSockets closed with 1001 at the deadline.
+	// WebSocketsClosed counts proxied WebSockets edge closed: sent 1001 in the last
+	// closeGrace of the period, or disconnected at the deadline.
 	WebSocketsClosed int `json:"websockets_closed"`
 	// Duration is how long draining took.
 	Duration time.Duration `json:"duration_ns"`
@@ -66,7 +67,8 @@ func appNames(t *table) string {
 // Switch moves app's traffic to color after the target passes `rise` fresh health
 // checks within timeout (0: Config.SwitchTimeout). It then drains the old color and
 // returns when draining is over. An unhealthy target is refused with an *Error of
-// code CodeUnhealthy and traffic stays where it was. Switches of one app run one at
+// code CodeUnhealthy and traffic stays where it was; so is a switch to the live color
+// while it is unhealthy (see confirmLive). Switches of one app run one at
 // a time; ctx bounds waiting for another switch and the health checks, not the drain.
 func (s *Server) Switch(ctx context.Context, appName string, color Color, timeout time.Duration) (*SwitchResult, error) {
 	a, release, err := s.lockApp(ctx, appName)
@@ -76,12 +78,11 @@ func (s *Server) Switch(ctx context.Context, appName string, color Color, timeou
 	defer release()
 	from := a.activeColor()
 	res := &SwitchResult{App: a.name, From: from.String(), To: color.String()}
-	if from == color {
-		res.Message = fmt.Sprintf("%s is already on %s (%s); nothing to do", a.name, color, a.slots[color].addr)
-		return res, nil
-	}
 	if timeout <= 0 {
 		timeout = s.table.Load().switchTimeout
+	}
+	if from == color {
+		return s.confirmLive(ctx, a, res, timeout)
 	}
 	target := a.slots[color]
 	pctx, cancel := context.WithTimeout(ctx, timeout)
@@ -150,6 +151,27 @@ func (s *Server) flip(a *app, from, color Color, res *SwitchResult, flipped func
 	return res, nil
 }
 
+// confirmLive answers a switch to the color that is already live. It succeeds only
+// if that color is healthy (now, or after passing `rise` fresh checks within
+// timeout): a deploy script that asks for the live color must learn that it is down,
+// not read "nothing to do".
+func (s *Server) confirmLive(ctx context.Context, a *app, res *SwitchResult, timeout time.Duration) (*SwitchResult, error) {
+	live := a.slots[a.activeColor()]
+	if healthy, _, _, _ := live.health.snapshot(); !healthy {
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		err := live.health.probe(pctx)
+		cancel()
+		if err != nil {
+			msg := fmt.Sprintf("%s is already on %s (%s), but %s is not healthy: %v; switch to %s once it is ready",
+				a.name, live.cname, live.addr, live.cname, err, live.color.Other())
+			s.log.Warn("switch to the live color refused", zap.String("app", a.name), zap.String("reason", msg))
+			return nil, errorf(CodeUnhealthy, 409, msg)
+		}
+	}
+	res.Message = fmt.Sprintf("%s is already on %s (%s), which is healthy; nothing to do", a.name, live.cname, live.addr)
+	return res, nil
+}
+
 // Rollback switches app back to its previous color.
 func (s *Server) Rollback(ctx context.Context, appName string, timeout time.Duration) (*SwitchResult, error) {
 	a, err := s.lookupApp(appName)
@@ -164,15 +186,20 @@ func (s *Server) Rollback(ctx context.Context, appName string, timeout time.Dura
 }
 
 // drain waits for the old color's in-flight requests to finish and its WebSockets to
-// close, until the app's drain period ends; then it cuts what is left. Idle
-// keep-alive connections to the old upstream are closed as soon as nothing is in
-// flight.
+// close, until the app's drain period ends; then it cuts what is left. The period is
+// the bound: proxied WebSockets are asked to go away closeGrace before its end, so
+// their close handshake fits inside it, and whatever is still open at the end
+// (requests, streams, WebSockets whose peers do not answer or do not read) is cut at
+// once. Idle keep-alive connections to the old upstream are closed as soon as
+// nothing is in flight.
 func (s *Server) drain(old *slot, period time.Duration, doneBefore uint64) *Drain {
 	start := time.Now()
 	deadline := start.Add(period)
+	wsAt := deadline.Add(-closeGrace(period))
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	idleClosed := false
+	d := &Drain{}
 	for {
 		inFlight := old.inFlight.Load()
 		if inFlight == 0 && !idleClosed {
@@ -182,15 +209,18 @@ func (s *Server) drain(old *slot, period time.Duration, doneBefore uint64) *Drai
 		if inFlight == 0 && old.ws.len() == 0 {
 			break
 		}
-		if !time.Now().Before(deadline) || s.stopping.Load() {
+		now := time.Now()
+		if !now.Before(wsAt) {
+			d.WebSocketsClosed += old.ws.goAwayAll(reasonSwitch, deadline)
+		}
+		if !now.Before(deadline) || s.stopping.Load() {
 			break
 		}
 		<-tick.C
 	}
-	d := &Drain{}
 	d.Finished = old.done.Load() - doneBefore
 	d.Cut = max(old.inFlight.Load(), 0)
-	d.WebSocketsClosed = old.ws.goAwayAll(reasonSwitch, time.Now().Add(wsGrace+time.Second))
+	d.WebSocketsClosed += old.ws.closeAll(reasonSwitch)
 	old.closeIdle()
 	if d.Cut > 0 {
 		old.conns.killAll()

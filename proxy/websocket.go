@@ -50,7 +50,8 @@ func (s *Server) proxyWebSocket(ctx *fasthttp.RequestCtx, a *app, rid []byte, t 
 		stripResponseHopByHop(&ctx.Response.Header)
 		return sl.cname
 	}
-	p := &wsProxy{slot: sl, up: up, upR: br, head: head, done: make(chan struct{}), log: s.log}
+	p := &wsProxy{slot: sl, up: up, upR: br, head: head, done: make(chan struct{}), log: s.log,
+		writeTimeout: s.cfg.Limits.WriteTimeout}
 	sl.ws.add(p)
 	ctx.Response.SetStatusCode(fasthttp.StatusSwitchingProtocols)
 	ctx.HijackSetNoResponse(true)
