@@ -143,12 +143,10 @@ func (c *fleetChatter) snapshot() (ids []int64, online int) {
 	return slices.Clone(c.ids), c.online
 }
 
-// TestFleetChatEndToEnd: three edge processes share one chat. A token from one
-// instance is accepted by the others, presence counts the visitors of all three,
-// every acknowledged message reaches every member exactly once and in order, and
-// after one instance is SIGKILLed its visitors resume on another with after and miss
-// nothing. It reports cross-instance delivery latency.
-func TestFleetChatEndToEnd(t *testing.T) {
+// startChatFleet runs three edge processes with the chat on one Postgres and returns
+// their addresses and processes.
+func startChatFleet(t *testing.T, chatExtra string) ([]string, []*edgeProc) {
+	t.Helper()
 	db := pgtest.New(t)
 	base, err := os.MkdirTemp("", "edgechat")
 	if err != nil {
@@ -174,8 +172,8 @@ sites:
   - hosts: [127.0.0.1]
     routes:
       - { path: /chat/, chat: true }
-chat: { database_url: "%s" }
-`, dir, dir, addrs[i], db.URL, i+1, db.URL)
+chat: { database_url: "%s"%s }
+`, dir, dir, addrs[i], db.URL, i+1, db.URL, chatExtra)
 		if err := os.WriteFile(conf, []byte(yaml), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -184,6 +182,16 @@ chat: { database_url: "%s" }
 	for _, p := range procs {
 		p.waitReady(t)
 	}
+	return addrs, procs
+}
+
+// TestFleetChatEndToEnd: three edge processes share one chat. A token from one
+// instance is accepted by the others, presence counts the visitors of all three,
+// every acknowledged message reaches every member exactly once and in order, and
+// after one instance is SIGKILLed its visitors resume on another with after and miss
+// nothing. It reports cross-instance delivery latency.
+func TestFleetChatEndToEnd(t *testing.T) {
+	addrs, procs := startChatFleet(t, "")
 
 	// Two visitors per instance; every token comes from instance 1.
 	var cs []*fleetChatter
@@ -311,4 +319,77 @@ chat: { database_url: "%s" }
 	round(cs, "c", 5)
 	allDelivered(cs)
 	wait.Until(t, 10*time.Second, "presence to be the true total (6) again", presenceIs(6, cs))
+}
+
+// newChatter opens a session (on tokenAddr) and a WebSocket to addr, joined to the room.
+func newChatter(t *testing.T, tokenAddr, addr, anon string) *fleetChatter {
+	c := &fleetChatter{t: t, token: chatSession(t, tokenAddr, anon), arrived: map[string]time.Time{}, acks: make(chan chatFrame, 1<<14)}
+	c.dial(addr, 0)
+	return c
+}
+
+// TestFleetChatDeliveryBenchmark measures cross-instance delivery latency at 1000
+// messages per second (three senders, one per instance, six receivers). It is a
+// benchmark, run on request: EDGE_FLEET_BENCH=1 go test ./cmd/edge -run ChatDeliveryBenchmark -v
+func TestFleetChatDeliveryBenchmark(t *testing.T) {
+	if os.Getenv("EDGE_FLEET_BENCH") == "" {
+		t.Skip("a benchmark: set EDGE_FLEET_BENCH=1 to run it")
+	}
+	addrs, _ := startChatFleet(t, ", message_rate: 2000, message_burst: 2000")
+	var senders, receivers []*fleetChatter
+	home := map[*fleetChatter]int{}
+	for i := range 3 {
+		c := newChatter(t, addrs[0], addrs[i], fmt.Sprintf("bench-sender-%08d", i))
+		senders, home[c] = append(senders, c), i
+	}
+	for i := range 6 {
+		c := newChatter(t, addrs[0], addrs[i%3], fmt.Sprintf("bench-reader-%08d", i))
+		receivers, home[c] = append(receivers, c), i%3
+	}
+	time.Sleep(time.Second) // joins and replays done
+	const rate, dur = 1000, 5 * time.Second
+	per := time.Second * time.Duration(len(senders)) / rate
+	sent := sync.Map{}
+	var wg sync.WaitGroup
+	total := 0
+	for si, c := range senders {
+		wg.Add(1)
+		n := int(dur / per)
+		total += n
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(per)
+			defer tick.Stop()
+			for j := range n {
+				<-tick.C
+				cid := fmt.Sprintf("s%d-%d", si, j)
+				sent.Store(cid, [2]any{time.Now(), home[c]})
+				c.send(map[string]any{"type": "send", "room": "fleet", "content": cid, "client_id": cid})
+			}
+		}()
+	}
+	wg.Wait()
+	wait.Until(t, 30*time.Second, "every receiver to get every message", func() bool {
+		for _, r := range receivers {
+			if ids, _ := r.snapshot(); len(ids) < total {
+				return false
+			}
+		}
+		return true
+	})
+	var lat []time.Duration
+	for _, r := range receivers {
+		r.mu.Lock()
+		for cid, at := range r.arrived {
+			v, _ := sent.Load(cid)
+			s := v.([2]any)
+			if s[1].(int) != home[r] {
+				lat = append(lat, at.Sub(s[0].(time.Time)))
+			}
+		}
+		r.mu.Unlock()
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	t.Logf("%d msgs at %d/s over 3 instances; cross-instance delivery, %d samples: p50 %v, p90 %v, p99 %v, max %v",
+		total, rate, len(lat), lat[len(lat)/2], lat[len(lat)*9/10], lat[len(lat)*99/100], lat[len(lat)-1])
 }

@@ -238,19 +238,32 @@ func TestFleetEndToEnd(t *testing.T) {
 	}
 	load.stop(t)
 
-	// edge-3 is rebuilt: empty state_dir, so nothing in memory or on disk. It loads the
-	// certificate from Postgres and orders nothing; it serves the fleet's color.
+	// edge-3 is rebuilt: empty state_dir, so nothing in memory or on disk, and its
+	// local default is blue. While it is away the fleet switches to green. Back, it
+	// loads the certificate from Postgres (no order) and serves green from its first
+	// request.
 	ms[2].proc.stop(t)
 	if err := os.RemoveAll(filepath.Join(ms[2].dir, "state")); err != nil {
 		t.Fatal(err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		code, out, errOut = runCmd("switch", "green", "--socket", ms[0].sock, "--timeout", "2s")
+		if (code == 0 && strings.Contains(out, "on 2 of 2 instances")) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if code != 0 || !strings.Contains(out, "on 2 of 2 instances") {
+		t.Fatalf("switch without edge-3: %d %q %q", code, out, errOut)
 	}
 	ms[2].proc = startEdge(t, ms[2].conf, nil, "")
 	ms[2].proc.waitReady(t)
 	if s := waitForCertificate(t, ms[2].https, name, p); s != serial {
 		t.Errorf("the rebuilt instance serves serial %s, want %s", s, serial)
 	}
-	if body := fleetGet(t, ms[2], name, p); body != "blue" {
-		t.Errorf("the rebuilt instance serves %q, the fleet says blue", body)
+	if body := fleetGet(t, ms[2], name, p); body != "green" {
+		t.Errorf("the rebuilt instance serves %q at its first request, the fleet says green", body)
 	}
 	if p.Orders() != 1 {
 		t.Errorf("pebble saw %d orders after the rebuild, want 1", p.Orders())
