@@ -1,8 +1,10 @@
 package edgetls_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/edge-server/edge/internal/pgtest"
 	edgetls "github.com/edge-server/edge/tls"
@@ -87,5 +89,64 @@ func TestFleetOrdersEachNameOnce(t *testing.T) {
 				t.Errorf("status of %s = %+v, want valid", name, st)
 			}
 		}
+	}
+}
+
+// TestFleetRenewsOnce: a fleet finds a certificate in Postgres that is due for
+// renewal (pebble issues 30-minute certificates; certmagic renews those at once).
+// The three instances starting together renew it exactly once (the others wait on
+// the lock and find it renewed). An instance that (re)loads then serves the renewed
+// certificate; running instances pick it up at certmagic's next maintenance check
+// (every 10 minutes), serving the old, still valid one until then.
+func TestFleetRenewsOnce(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	p := pebbletest.Start(t, pebbletest.Options{CertValidity: 30 * time.Minute, Quiet: true})
+	const name = "renew.fleet.edge.test"
+	first := startFleetInstance(t, p, db.URL, "first", name)
+	p.Forward(addrOf(first.lns.http), addrOf(first.lns.https))
+	_, cs := waitHTTPS(t, addrOf(first.lns.https), name, p.IssuerRoots())
+	old, _ := leafOf(cs)
+	shutdown(t, first.m)
+	if p.Orders() != 1 {
+		t.Fatalf("orders after the first issuance = %d", p.Orders())
+	}
+
+	fleet := make([]fleetInstance, 3)
+	for i := range fleet {
+		fleet[i] = startFleetInstance(t, p, db.URL, fmt.Sprintf("renewer-%d", i), name)
+		if i == 0 {
+			p.Forward(addrOf(fleet[i].lns.http), addrOf(fleet[i].lns.https))
+		}
+	}
+	renewed := func(in fleetInstance) (string, bool) {
+		_, cs, err := httpsGet(addrOf(in.lns.https), name, p.IssuerRoots())
+		if err != nil {
+			return "", false
+		}
+		leaf, _ := leafOf(cs)
+		return leaf.SerialNumber.String(), leaf.SerialNumber.Cmp(old.SerialNumber) != 0
+	}
+	var serial string
+	waitFor(t, "an instance to serve a renewed certificate", issueTimeout, func() bool {
+		for _, in := range fleet {
+			if s, ok := renewed(in); ok {
+				serial = s
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(2 * time.Second) // any second renewal would have been ordered by now
+	if got := p.Orders(); got != 2 {
+		t.Errorf("orders = %d, want 2 (one issuance, one renewal for the fleet)", got)
+	}
+	again := startFleetInstance(t, p, db.URL, "reloaded", name)
+	waitFor(t, "a restarted instance to serve the renewed certificate", issueTimeout, func() bool {
+		s, ok := renewed(again)
+		return ok && s == serial
+	})
+	if got := p.Orders(); got != 2 {
+		t.Errorf("orders after a restart = %d, want still 2", got)
 	}
 }
