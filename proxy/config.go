@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -42,6 +43,11 @@ type Config struct {
 	StateFile string
 	// AdminSocket is the unix socket path of the admin API. "" disables it.
 	AdminSocket string
+	// AdminHandlers are extra admin API endpoints, served only on AdminSocket (never on
+	// the public listeners), keyed by path prefix ending in "/" (e.g. "/chat/" for the
+	// chat's moderation API); a request whose path starts with a key goes to its handler
+	// with the path unchanged. Read once at Start. Default none.
+	AdminHandlers map[string]http.Handler
 	// SwitchTimeout is how long a switch waits for the target color to pass `rise`
 	// fresh health checks when the request names no timeout. Default 10s.
 	SwitchTimeout time.Duration

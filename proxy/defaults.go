@@ -97,6 +97,11 @@ func (c *Config) check() error {
 	if c.httpsEnabled() && c.TLSConfig == nil {
 		return fmt.Errorf("HTTPS is enabled (%q) but no TLS config was given", c.HTTPSAddr)
 	}
+	for prefix := range c.AdminHandlers {
+		if len(prefix) < 3 || prefix[0] != '/' || !strings.HasSuffix(prefix, "/") {
+			return fmt.Errorf("admin handler prefix %q must look like /name/", prefix)
+		}
+	}
 	apps := map[string]bool{}
 	for _, a := range c.Apps {
 		switch {

@@ -27,10 +27,11 @@ type Server struct {
 	state  *stateStore
 	table  atomic.Pointer[table]
 
-	httpSrv, httpsSrv *fasthttp.Server
-	httpLn, httpsLn   net.Listener
-	httpsPort         string // ":8443" when not 443, for redirects
-	admin             *adminServer
+	httpSrv, httpsSrv     *fasthttp.Server
+	httpDrain, httpsDrain *connDrain // graceful hand-over at Shutdown (drain.go)
+	httpLn, httpsLn       net.Listener
+	httpsPort             string // ":8443" when not 443, for redirects
+	admin                 *adminServer
 
 	mu       sync.Mutex // reloads, start/stop, retired
 	retired  []*slot    // slots a reload replaced; may still carry WebSockets
@@ -97,10 +98,12 @@ func (s *Server) Start() error {
 	for _, sl := range t.slots() {
 		sl.health.start()
 	}
-	s.httpSrv = s.newFastServer(s.handleHTTP, false)
+	s.httpDrain = &connDrain{}
+	s.httpSrv = s.newFastServer(s.handleHTTP, s.httpDrain, false)
 	s.serve(s.httpSrv, s.httpLn)
 	if s.httpsLn != nil {
-		s.httpsSrv = s.newFastServer(s.handleHTTPS, true)
+		s.httpsDrain = &connDrain{}
+		s.httpsSrv = s.newFastServer(s.handleHTTPS, s.httpsDrain, true)
 		s.serve(s.httpsSrv, s.httpsLn)
 	}
 	s.started = true
@@ -171,10 +174,11 @@ func (s *Server) closeListeners() {
 	}
 }
 
-func (s *Server) newFastServer(h fasthttp.RequestHandler, keepHijacked bool) *fasthttp.Server {
+func (s *Server) newFastServer(h fasthttp.RequestHandler, d *connDrain, keepHijacked bool) *fasthttp.Server {
 	l := s.cfg.Limits
 	return &fasthttp.Server{
-		Handler:                      h,
+		Handler:                      d.wrap(h),
+		ConnState:                    d.hook,
 		ErrorHandler:                 s.handleParseError,
 		Name:                         "edge",
 		NoDefaultServerHeader:        true,
@@ -185,7 +189,8 @@ func (s *Server) newFastServer(h fasthttp.RequestHandler, keepHijacked bool) *fa
 		WriteTimeout:                 l.WriteTimeout,
 		IdleTimeout:                  l.IdleTimeout,
 		DisablePreParseMultipartForm: true,
-		CloseOnShutdown:              true,
+		// Shutdown does not use fasthttp's Shutdown (it closes idle keep-alive
+		// connections in a race with the client's next request); connDrain does.
 		// On HTTPS, hijacked connections (WebSocket passthrough, the chat) are closed by
 		// their handlers, which lets the chat detach TLS sockets from fasthttp's
 		// per-request memory (≈23 → 14 KiB per idle TLS chat connection; cmd/edge sets
@@ -223,8 +228,11 @@ func lnAddr(ln net.Listener) string {
 	return ln.Addr().String()
 }
 
-// Shutdown stops accepting, lets in-flight requests finish until ctx ends, closes
-// proxied WebSockets with 1001, stops health checks and removes the admin socket.
+// Shutdown hands the clients over gracefully (drain.go): it stops accepting at once,
+// lets in-flight requests finish until ctx ends, answers what keep-alive clients send
+// meanwhile with `Connection: close`, half-closes quiet connections, and returns as
+// soon as no client connection is left. It also closes proxied WebSockets with 1001,
+// stops health checks and removes the admin socket.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -232,21 +240,28 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.stopping.Store(true)
+	drains := []*connDrain{s.httpDrain, s.httpsDrain}
+	for _, d := range drains {
+		if d != nil {
+			d.begin() // before the listeners close: every later response says close
+		}
+	}
+	s.closeListeners() // Serve returns; under edge.socket systemd keeps the socket
 	var errs []error
 	if s.admin != nil {
 		errs = append(errs, s.admin.shutdown(ctx))
 	}
 	var wg sync.WaitGroup
-	var srvErrs [2]error
-	for i, srv := range []*fasthttp.Server{s.httpSrv, s.httpsSrv} {
-		if srv == nil {
+	var drainErrs [2]error
+	for i, d := range drains {
+		if d == nil {
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.ShutdownWithContext(ctx); err != nil {
-				srvErrs[i] = fmt.Errorf("waiting for in-flight requests: %w", err)
+			if err := d.drain(ctx); err != nil {
+				drainErrs[i] = fmt.Errorf("waiting for in-flight requests: %w", err)
 			}
 		}()
 	}
@@ -267,8 +282,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		sl.ws.closeAll(reasonShutdown)
 	}
 	wg.Wait()
-	errs = append(errs, srvErrs[:]...)
-	s.closeListeners()
+	errs = append(errs, drainErrs[:]...)
 	s.serveWG.Wait()
 	for _, sl := range slots {
 		sl.stop()

@@ -26,6 +26,7 @@ type Manager struct {
 	magic   *certmagic.Config
 	issuer  *certmagic.ACMEIssuer
 	tlsConf *tls.Config
+	stored  storedCerts // what storage held at New; a handshake fallback (stored.go)
 	book    *statusBook
 	hosts   atomic.Pointer[hostList] // managed names; replaced by SetHosts
 
@@ -93,6 +94,7 @@ func New(cfg Config, log *zap.Logger) (*Manager, error) {
 	})
 	m.issuer = issuer
 	m.magic.Issuers = []certmagic.Issuer{issuer}
+	m.stored = loadStoredCerts(m.storage, issuer.IssuerKey(), s.hosts, log)
 	m.hosts.Store(&hostList{names: s.hosts, set: s.hostSet})
 	m.tlsConf = m.newTLSConfig()
 	return m, nil

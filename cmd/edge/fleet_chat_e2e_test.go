@@ -50,7 +50,7 @@ type fleetChatter struct {
 	closed  chan struct{}
 }
 
-func chatSession(t *testing.T, addr, anon string) string {
+func fleetChatSession(t *testing.T, addr, anon string) string {
 	t.Helper()
 	body, _ := json.Marshal(map[string]string{"anon_id": anon})
 	res, err := http.Post("http://"+addr+"/chat/api/session", "application/json", bytes.NewReader(body))
@@ -197,7 +197,7 @@ func TestFleetChatEndToEnd(t *testing.T) {
 	var cs []*fleetChatter
 	home := map[*fleetChatter]int{}
 	for i := range 6 {
-		c := &fleetChatter{t: t, token: chatSession(t, addrs[0], fmt.Sprintf("fleet-visitor-%08d", i)),
+		c := &fleetChatter{t: t, token: fleetChatSession(t, addrs[0], fmt.Sprintf("fleet-visitor-%08d", i)),
 			arrived: map[string]time.Time{}, acks: make(chan chatFrame, 16)}
 		c.dial(addrs[i%3], 0)
 		home[c] = i % 3
@@ -323,7 +323,7 @@ func TestFleetChatEndToEnd(t *testing.T) {
 
 // newChatter opens a session (on tokenAddr) and a WebSocket to addr, joined to the room.
 func newChatter(t *testing.T, tokenAddr, addr, anon string) *fleetChatter {
-	c := &fleetChatter{t: t, token: chatSession(t, tokenAddr, anon), arrived: map[string]time.Time{}, acks: make(chan chatFrame, 1<<14)}
+	c := &fleetChatter{t: t, token: fleetChatSession(t, tokenAddr, anon), arrived: map[string]time.Time{}, acks: make(chan chatFrame, 1<<14)}
 	c.dial(addr, 0)
 	return c
 }

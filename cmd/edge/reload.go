@@ -196,7 +196,9 @@ func carryRuntime(running, next *config.Config) {
 	if hosts != nil {
 		next.TLS.Hosts = hosts
 	}
+	filter := next.Chat.Filter // the one chat setting a reload applies (Hub.SetFilter)
 	next.Chat = running.Chat
+	next.Chat.Filter = filter
 	next.Cluster = running.Cluster
 }
 
@@ -236,6 +238,9 @@ func restartOnlyChanges(running, next *config.Config) config.Errors {
 		check("chat.database_url", at.ChatDatabaseURL, running.Chat.DatabaseURL != next.Chat.DatabaseURL, "(hidden)", "(hidden, different)")
 		check("chat.origins", at.ChatOrigins, !slices.Equal(running.Chat.Origins, next.Chat.Origins), running.Chat.Origins, next.Chat.Origins)
 		str("chat.nickname_locale", at.ChatNicknameLocale, running.Chat.NicknameLocale, next.Chat.NicknameLocale)
+		check("chat.session_rate, session_burst or rooms_per_addr_hour", at.Chat,
+			running.Chat.SessionRate != next.Chat.SessionRate || running.Chat.SessionBurst != next.Chat.SessionBurst ||
+				running.Chat.RoomsPerAddrHour != next.Chat.RoomsPerAddrHour, "the running limits", "new limits")
 		if len(next.Chat.Secret) > 0 {
 			check("chat.secret", at.ChatSecret, !bytes.Equal(running.Chat.Secret, next.Chat.Secret), "(hidden)", "(hidden, different)")
 		}

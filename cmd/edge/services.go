@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/http"
 	"path/filepath"
 	"time"
 
@@ -40,7 +41,9 @@ func buildServices(cfg *config.Config, log *zap.Logger, d *opsDaemon) ([]service
 	var services []service
 	if hub != nil {
 		pcfg.Handlers = map[string]fasthttp.RequestHandler{"chat": hub.Handler()}
+		pcfg.AdminHandlers = map[string]http.Handler{chat.AdminPrefix: hub.AdminHandler()} // admin socket only
 		services = append(services, hub)
+		d.reload.addStep("chat filter", func(next *config.Config) error { return hub.SetFilter(next.Chat.Filter) })
 	}
 	if certs != nil {
 		pcfg.TLSConfig = certs.TLSConfig()

@@ -87,6 +87,10 @@ func TestConfigErrors(t *testing.T) {
 			`2: chat.max_conns_per_ip must be a whole number of at least 1, not "0"`,
 			`3: chat.message_rate must be a whole number of at least 1, not "fast"`,
 		}},
+		{"chat_filter.yaml", []string{
+			`6: unknown key "colour" in chat.filter (known keys: action, patterns, words)`,
+			`5: chat.filter pattern "(unclosed": error parsing regexp: missing closing ): ` + "`(unclosed`",
+		}},
 		{"two_chat_mounts.yaml", []string{`7: chat is mounted at 2 different paths`}},
 		{"bad_cluster.yaml", []string{
 			`2: cluster.name "edge 1" must be 1 to 63 letters, digits, '.', '-' or '_'`,

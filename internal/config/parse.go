@@ -216,5 +216,23 @@ func (d *decoder) chat(n *yaml.Node, where string, cfg *Config) {
 		"max_conns_per_ip": func(v *yaml.Node, p string) { cfg.Chat.MaxConnsPerIP = d.positiveInt(v, p, nil) },
 		"message_rate":     func(v *yaml.Node, p string) { cfg.Chat.MessageRate = float64(d.positiveInt(v, p, nil)) },
 		"message_burst":    func(v *yaml.Node, p string) { cfg.Chat.MessageBurst = d.positiveInt(v, p, nil) },
+		"session_rate":     func(v *yaml.Node, p string) { cfg.Chat.SessionRate = float64(d.positiveInt(v, p, nil)) },
+		"session_burst":    func(v *yaml.Node, p string) { cfg.Chat.SessionBurst = d.positiveInt(v, p, nil) },
+		"rooms_per_addr_hour": func(v *yaml.Node, p string) {
+			cfg.Chat.RoomsPerAddrHour = d.positiveInt(v, p, nil)
+		},
+		"filter": func(v *yaml.Node, p string) { d.chatFilter(v, p, cfg) },
+	})
+}
+
+// chatFilter reads chat.filter {words, patterns, action}; edge reload applies it.
+func (d *decoder) chatFilter(n *yaml.Node, where string, cfg *Config) {
+	at := &cfg.At
+	record(n, &at.ChatFilter)
+	f := &cfg.Chat.Filter
+	d.mapping(n, where, map[string]field{
+		"words":    func(v *yaml.Node, p string) { f.Words = d.strList(v, p, &at.ChatFilter, nil) },
+		"patterns": func(v *yaml.Node, p string) { f.Patterns = d.strList(v, p, &at.ChatFilter, nil) },
+		"action":   func(v *yaml.Node, p string) { f.Action = d.str(v, p, nil) },
 	})
 }

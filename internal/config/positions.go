@@ -20,6 +20,7 @@ type Positions struct {
 	Limits                                    Pos
 	Chat, ChatDatabaseURL, ChatOrigins        Pos
 	ChatNicknameLocale, ChatSecret            Pos
+	ChatFilter                                Pos
 	Cluster, ClusterDatabaseURL               Pos
 	ClusterName, ClusterHeartbeat             Pos
 	// Apps and Sites run parallel to Proxy.Apps and Proxy.Sites; the decoder appends to

@@ -217,6 +217,9 @@ func (v *validator) chat() {
 			v.errorf(at.ChatOrigins, "chat origin %q must be scheme://host[:port], e.g. https://blog.example.com", o)
 		}
 	}
+	if err := c.Filter.Check(); err != nil && !at.ChatFilter.Bad {
+		v.errorf(at.ChatFilter, "chat.%v", err)
+	}
 	mounts := map[string]bool{}
 	// The problem is reported at the chat section, or where there is none, at the
 	// route that mounts chat at a second path.
