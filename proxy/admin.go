@@ -125,14 +125,22 @@ func (a *adminServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeAdminError(w, e)
 			return
 		}
-		a.answer(w, func() (*SwitchResult, error) { return a.s.Switch(r.Context(), cmd.app, cmd.color, cmd.timeout) })
+		if f := a.s.cfg.Fleet; f != nil {
+			a.answer(w, func() (any, error) { return f.Switch(r.Context(), cmd.app, cmd.color, cmd.timeout) })
+			return
+		}
+		a.answer(w, func() (any, error) { return a.s.Switch(r.Context(), cmd.app, cmd.color, cmd.timeout) })
 	case "/rollback":
 		cmd, e := decodeRollback(body)
 		if e != nil {
 			writeAdminError(w, e)
 			return
 		}
-		a.answer(w, func() (*SwitchResult, error) { return a.s.Rollback(r.Context(), cmd.app, cmd.timeout) })
+		if f := a.s.cfg.Fleet; f != nil {
+			a.answer(w, func() (any, error) { return f.Rollback(r.Context(), cmd.app, cmd.timeout) })
+			return
+		}
+		a.answer(w, func() (any, error) { return a.s.Rollback(r.Context(), cmd.app, cmd.timeout) })
 	case "/reload":
 		if e := decodeStrict(body, &struct{}{}, true); e != nil {
 			writeAdminError(w, e)
@@ -142,7 +150,7 @@ func (a *adminServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (a *adminServer) answer(w http.ResponseWriter, do func() (*SwitchResult, error)) {
+func (a *adminServer) answer(w http.ResponseWriter, do func() (any, error)) {
 	res, err := do()
 	if err != nil {
 		writeAdminError(w, err)

@@ -71,21 +71,11 @@ func appNames(t *table) string {
 // while it is unhealthy (see confirmLive). Switches of one app run one at
 // a time; ctx bounds waiting for another switch and the health checks, not the drain.
 func (s *Server) Switch(ctx context.Context, appName string, color Color, timeout time.Duration) (*SwitchResult, error) {
-	if s.stopping.Load() {
-		return nil, errorf(CodeShuttingDown, 503, "edge is shutting down")
-	}
-	a, err := s.lookupApp(appName)
+	a, release, err := s.lockApp(ctx, appName)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.state.acquire(ctx); err != nil {
-		return nil, errorf(CodeBusy, 409, fmt.Sprintf("gave up waiting for another switch of %s to finish: %v", a.name, err))
-	}
-	defer a.state.release()
-	// Re-read the app under the lock: a reload may have replaced it meanwhile.
-	if a, err = s.lookupApp(a.name); err != nil {
-		return nil, err
-	}
+	defer release()
 	from := a.activeColor()
 	res := &SwitchResult{App: a.name, From: from.String(), To: color.String()}
 	if timeout <= 0 {
@@ -94,7 +84,7 @@ func (s *Server) Switch(ctx context.Context, appName string, color Color, timeou
 	if from == color {
 		return s.confirmLive(ctx, a, res, timeout)
 	}
-	target, old := a.slots[color], a.slots[from]
+	target := a.slots[color]
 	pctx, cancel := context.WithTimeout(ctx, timeout)
 	err = target.health.probe(pctx)
 	cancel()
@@ -104,6 +94,35 @@ func (s *Server) Switch(ctx context.Context, appName string, color Color, timeou
 		s.log.Warn("switch refused", zap.String("app", a.name), zap.String("reason", msg))
 		return nil, errorf(CodeUnhealthy, 409, msg)
 	}
+	return s.flip(a, from, color, res, nil)
+}
+
+// lockApp finds app and takes its switch lock (switches of one app run one at a
+// time); the caller must call release.
+func (s *Server) lockApp(ctx context.Context, appName string) (a *app, release func(), err error) {
+	if s.stopping.Load() {
+		return nil, nil, errorf(CodeShuttingDown, 503, "edge is shutting down")
+	}
+	if a, err = s.lookupApp(appName); err != nil {
+		return nil, nil, err
+	}
+	if err := a.state.acquire(ctx); err != nil {
+		return nil, nil, errorf(CodeBusy, 409, fmt.Sprintf("gave up waiting for another switch of %s to finish: %v", a.name, err))
+	}
+	release = a.state.release // the state that was locked, even if a reload replaced the app
+	// Re-read the app under the lock: a reload may have replaced it meanwhile.
+	if a, err = s.lookupApp(a.name); err != nil {
+		release()
+		return nil, nil, err
+	}
+	return a, release, nil
+}
+
+// flip records color as app's live color, moves traffic, calls flipped (if any),
+// drains from and reports. The caller holds the app's switch lock and has checked
+// color's health (or the fleet has, from every instance).
+func (s *Server) flip(a *app, from, color Color, res *SwitchResult, flipped func()) (*SwitchResult, error) {
+	target, old := a.slots[color], a.slots[from]
 	saved := savedApp{active: color, previous: int32(from), changedAt: time.Now()}
 	if err := s.state.save(a.name, saved); err != nil {
 		s.cfg.Metrics.Switched(a.name, from.String(), color.String(), false)
@@ -116,6 +135,9 @@ func (s *Server) Switch(ctx context.Context, appName string, color Color, timeou
 	a.state.previous.Store(int32(from))
 	a.state.active.Store(uint32(color))
 	s.cfg.Metrics.Switched(a.name, from.String(), color.String(), true)
+	if flipped != nil {
+		flipped()
+	}
 	s.log.Info("switched", zap.String("app", a.name), zap.String("from", from.String()), zap.String("to", color.String()),
 		zap.String("upstream", target.addr), zap.Int64("old_in_flight", inFlightAtFlip))
 	d := s.drain(old, a.cfg.Drain, doneBefore)

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"time"
 
+	"github.com/edge-server/edge/cluster"
 	"github.com/edge-server/edge/proxy"
 )
 
@@ -84,7 +85,10 @@ func runSwitch(verb, path string, req map[string]any, sf *socketFlags, stdout, s
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	var res proxy.SwitchResult
+	var res struct {
+		proxy.SwitchResult
+		Instances []cluster.InstanceSwitch `json:"instances"` // a fleet-wide switch
+	}
 	start := time.Now()
 	if err := newAdminClient(socket).call(ctx, "POST", path, req, &res); err != nil {
 		if ctx.Err() != nil {
@@ -95,6 +99,9 @@ func runSwitch(verb, path string, req map[string]any, sf *socketFlags, stdout, s
 		return 1
 	}
 	fmt.Fprintln(stdout, res.Message)
+	for _, is := range res.Instances {
+		fmt.Fprintf(stdout, "  %s: %s\n", is.Instance, is.Message)
+	}
 	return 0
 }
 
