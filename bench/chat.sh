@@ -9,6 +9,7 @@
 #
 #   bash bench/chat.sh                       10,000 members, 40,000 msg/s offered
 #   CHAT_CONNS=15000 bash bench/chat.sh
+#   CHAT_RUNS=fanout bash bench/chat.sh     only the fan-out run (fanout, durable or both)
 #
 # edge runs pinned to BENCH_PROXY_CPU [1] with GOMAXPROCS=CHAT_EDGE_PROCS [1]; chatload on BENCH_LOAD_CPU
 # [0]; PostgreSQL is not pinned (it is part of what is measured). Results:
@@ -25,6 +26,7 @@ RATE=${CHAT_RATE:-40000}
 DURABLE_ROOMS=${CHAT_DURABLE_ROOMS:-$DURABLE_CONNS}
 EDGE_PROCS=${CHAT_EDGE_PROCS:-1}
 DURATION=${CHAT_DURATION:-10s}
+RUNS=${CHAT_RUNS:-fanout,durable}
 bench_settings
 command -v go >/dev/null || die "go is needed to build chatload"
 PGBIN=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -1)
@@ -106,12 +108,16 @@ fi
 
 URL="http://127.0.0.1:${HTTP_PORT[edge]}/chat/"
 mkdir -p "$OUT"
-say "fan-out: $CONNS members in one room, $FANOUT_RATE msg/s for $DURATION"
-pin "$LOAD_CPU" "$WORK/bin/chatload" -url "$URL" -conns "$CONNS" -rooms 1 -senders 1 \
-  -rate "$FANOUT_RATE" -duration "$DURATION" -edge-pid "${PID[edge]}" -json "$OUT/chat-fanout.json"
-say "durable: $DURATION of $RATE msg/s offered by $DURABLE_CONNS senders in $DURABLE_ROOMS rooms"
-pin "$LOAD_CPU" "$WORK/bin/chatload" -url "$URL" -conns "$DURABLE_CONNS" -rooms "$DURABLE_ROOMS" \
-  -senders "$DURABLE_CONNS" -rate "$RATE" -duration "$DURATION" -edge-pid "${PID[edge]}" \
-  -json "$OUT/chat-durable.json"
+if [[ ,$RUNS, == *,fanout,* ]]; then
+  say "fan-out: $CONNS members in one room, $FANOUT_RATE msg/s for $DURATION"
+  pin "$LOAD_CPU" "$WORK/bin/chatload" -url "$URL" -conns "$CONNS" -rooms 1 -senders 1 \
+    -rate "$FANOUT_RATE" -duration "$DURATION" -edge-pid "${PID[edge]}" -json "$OUT/chat-fanout.json"
+fi
+if [[ ,$RUNS, == *,durable,* ]]; then
+  say "durable: $DURATION of $RATE msg/s offered by $DURABLE_CONNS senders in $DURABLE_ROOMS rooms"
+  pin "$LOAD_CPU" "$WORK/bin/chatload" -url "$URL" -conns "$DURABLE_CONNS" -rooms "$DURABLE_ROOMS" \
+    -senders "$DURABLE_CONNS" -rate "$RATE" -duration "$DURATION" -edge-pid "${PID[edge]}" \
+    -json "$OUT/chat-durable.json"
+fi
 rows=$(as_pg "$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d edge -tAc 'SELECT count(*) FROM messages' 2>/dev/null || echo "?")
 say "messages table holds $rows rows; results in $OUT/chat-fanout.json, $OUT/chat-durable.json"
