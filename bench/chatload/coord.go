@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -120,6 +121,9 @@ type Report struct {
 	EdgeCPUSecs      float64 `json:"edge_cpu_seconds,omitempty"`
 	LoadCPUSecs      float64 `json:"load_cpu_seconds"`
 	EdgeCPUUsPerRecv float64 `json:"edge_cpu_us_per_delivered,omitempty"`
+	// EdgeWaitSecs is how long edge's threads were runnable but waited for a CPU
+	// (/proc/PID/task/*/schedstat): a starved edge shows here, not in its CPU time.
+	EdgeWaitSecs float64 `json:"edge_runqueue_wait_seconds,omitempty"`
 }
 
 // coordinate runs the whole benchmark: workers connect, RSS is read, workers send,
@@ -177,9 +181,10 @@ func coordinate(cfg Config, procs, edgePID int, settle time.Duration, start func
 			rep.RSSPerConnB = float64(rep.RSSAfterKiB-rep.RSSBeforeKiB) * 1024 / float64(rep.Connected)
 		}
 	}
-	var edgeCPU0 time.Duration
+	var edgeCPU0, edgeWait0 time.Duration
 	if edgePID > 0 {
 		edgeCPU0, _ = readCPU(edgePID)
+		edgeWait0 = readRunWait(edgePID)
 	}
 	fmt.Fprintf(log, "chatload: sending %.0f msg/s from %d senders for %s\n", cfg.Rate, cfg.Senders, cfg.Duration)
 	for _, h := range hs {
@@ -207,6 +212,7 @@ func coordinate(cfg Config, procs, edgePID int, settle time.Duration, start func
 				rep.EdgeCPUUsPerRecv = rep.EdgeCPUSecs * 1e6 / float64(rep.Delivered)
 			}
 		}
+		rep.EdgeWaitSecs = (readRunWait(edgePID) - edgeWait0).Seconds()
 	}
 	if rep.SendSecs > 0 {
 		rep.SentPerSec = float64(rep.Sent) / rep.SendSecs
@@ -271,6 +277,23 @@ func readCPU(pid int) (time.Duration, error) {
 	return time.Duration(ut+st) * time.Second / hz, nil
 }
 
+// readRunWait sums the run-queue wait of pid's threads (0 when schedstat is missing).
+func readRunWait(pid int) time.Duration {
+	dirs, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/schedstat")
+	var total int64
+	for _, d := range dirs {
+		data, err := os.ReadFile(d)
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(data)); len(f) >= 2 {
+			v, _ := strconv.ParseInt(f[1], 10, 64)
+			total += v
+		}
+	}
+	return time.Duration(total)
+}
+
 // print writes the human summary.
 func (r *Report) print(w io.Writer) {
 	fmt.Fprintf(w, "connections   %d joined (%d failed, %d join timeouts) in %.1f s, %d worker process(es)\n",
@@ -288,7 +311,7 @@ func (r *Report) print(w io.Writer) {
 	if r.EdgePID > 0 {
 		fmt.Fprintf(w, "edge RSS      %.1f MiB before, %.1f MiB connected, %.1f MiB at the end → %.2f KiB per connection (pid %d)\n",
 			float64(r.RSSBeforeKiB)/1024, float64(r.RSSAfterKiB)/1024, float64(r.RSSEndKiB)/1024, r.RSSPerConnB/1024, r.EdgePID)
-		fmt.Fprintf(w, "edge CPU      %.2f s over the send phase and drain → %.1f µs per delivered message frame\n", r.EdgeCPUSecs, r.EdgeCPUUsPerRecv)
+		fmt.Fprintf(w, "edge CPU      %.2f s over the send phase and drain → %.1f µs per delivered message frame; %.2f s runnable but waiting for a CPU\n", r.EdgeCPUSecs, r.EdgeCPUUsPerRecv, r.EdgeWaitSecs)
 	}
 	fmt.Fprintf(w, "chatload CPU  %.2f s over the send phase and drain\n", r.LoadCPUSecs)
 }
