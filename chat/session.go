@@ -54,6 +54,8 @@ type session struct {
 	dead        bool          // the socket is (being) closed
 	closeOnIdle bool          // close the socket once the queue is written
 	flushed     chan struct{} // closed when the current writer goroutine exits
+	direct      *directWriter // plain TCP only: write at once when nothing is queued
+	headPartial bool          // queue[0] is the rest of a frame a direct write began
 }
 
 const closeGrace = 2 * time.Second

@@ -23,7 +23,7 @@ func (s *session) enqueueLocked(frame []byte) {
 	cfg := &s.h.cfg
 	if len(s.queue) >= cfg.SendQueueFrames || s.qbytes+len(frame) > cfg.SendQueueBytes {
 		s.h.metrics.SlowConsumer()
-		s.queue, s.qbytes = nil, 0
+		s.dropQueueLocked()
 		s.closeLocked(CloseTryAgain, "slow consumer")
 		return
 	}
@@ -31,6 +31,14 @@ func (s *session) enqueueLocked(frame []byte) {
 }
 
 func (s *session) push(frame []byte) {
+	if s.direct != nil && !s.writing && !s.closeQueued {
+		n := s.tryDirect(frame)
+		if n == len(frame) {
+			return
+		}
+		frame = frame[n:]
+		s.headPartial = n > 0 // the peer has part of this frame: never drop the rest
+	}
 	s.queue = append(s.queue, frame)
 	s.qbytes += len(frame)
 	if !s.writing {
@@ -41,6 +49,16 @@ func (s *session) push(frame []byte) {
 		}
 		go s.flush(s.flushed)
 	}
+}
+
+// dropQueueLocked empties the queue, except the rest of a frame a direct write began:
+// dropping that would corrupt the stream for the close frame that follows.
+func (s *session) dropQueueLocked() {
+	if s.headPartial && len(s.queue) > 0 {
+		s.queue, s.qbytes = s.queue[:1], len(s.queue[0])
+		return
+	}
+	s.queue, s.qbytes = nil, 0
 }
 
 // waitWriter returns once no writer goroutine is running (bounded by WriteTimeout). A
@@ -104,7 +122,7 @@ func (s *session) flush(done chan struct{}) {
 		}
 		bufs := net.Buffers(s.queue)
 		wroteClose := s.closeQueued
-		s.closeQueued = false
+		s.closeQueued, s.headPartial = false, false
 		s.queue, s.qbytes = nil, 0
 		s.mu.Unlock()
 
