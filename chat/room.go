@@ -102,8 +102,9 @@ func (rs *rooms) get(id string) *room {
 }
 
 // broadcast delivers a committed message to every member of its room on this instance.
-// The frame is encoded once and shared by all connections.
-func (rs *rooms) broadcast(msg *Message) {
+// The frame is encoded once and shared by all connections; ck (may be nil) holds each
+// connection's frames until the delivery is done.
+func (rs *rooms) broadcast(msg *Message, ck *corker) {
 	r := rs.get(msg.Room)
 	if r == nil {
 		return
@@ -114,7 +115,7 @@ func (rs *rooms) broadcast(msg *Message) {
 	parts := runtime.GOMAXPROCS(0)
 	if parts == 1 || len(r.members) < 2*fanoutChunk {
 		for m := range r.members {
-			m.deliver(msg.ID, frame)
+			m.deliver(msg.ID, frame, ck)
 		}
 		return
 	}
@@ -134,12 +135,12 @@ func (rs *rooms) broadcast(msg *Message) {
 		go func() {
 			defer wg.Done()
 			for _, m := range part {
-				m.deliver(msg.ID, frame)
+				m.deliver(msg.ID, frame, ck)
 			}
 		}()
 	}
 	for _, m := range list[:per] {
-		m.deliver(msg.ID, frame)
+		m.deliver(msg.ID, frame, ck)
 	}
 	wg.Wait()
 }
@@ -180,7 +181,7 @@ func (r *room) sendPresence() {
 }
 
 // deliver sends a live message to the member, or buffers it while the join replay runs.
-func (m *member) deliver(id int64, frame []byte) {
+func (m *member) deliver(id int64, frame []byte, ck *corker) {
 	s := m.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -194,6 +195,7 @@ func (m *member) deliver(id int64, frame []byte) {
 		m.buffered = append(m.buffered, pending{id: id, frame: frame})
 	case id > m.last:
 		m.last = id
+		ck.corkLocked(s)
 		s.enqueueLocked(frame)
 	}
 }

@@ -56,6 +56,7 @@ type session struct {
 	flushed     chan struct{} // closed when the current writer goroutine exits
 	direct      *directWriter // plain TCP only: write at once when nothing is queued
 	headPartial bool          // queue[0] is the rest of a frame a direct write began
+	corked      bool          // the deliverer writes the queue when its delivery is done
 }
 
 const closeGrace = 2 * time.Second
@@ -390,6 +391,9 @@ func (s *session) cleanup() {
 	}
 	s.mu.Lock()
 	s.dead = true
+	if s.corked && len(s.queue) > 0 {
+		s.startWriterLocked() // frames held for the deliverer are written first
+	}
 	closeNow := !s.writing
 	if !closeNow {
 		s.closeOnIdle = true

@@ -31,8 +31,9 @@ func (s *session) enqueueLocked(frame []byte) {
 }
 
 func (s *session) push(frame []byte) {
-	if s.direct != nil && !s.writing && !s.closeQueued {
-		n := s.tryDirect(frame)
+	direct := s.direct != nil && !s.writing && !s.closeQueued
+	if direct && !s.corked && len(s.queue) == 0 {
+		n := s.writeOneLocked(frame)
 		if n == len(frame) {
 			return
 		}
@@ -41,14 +42,20 @@ func (s *session) push(frame []byte) {
 	}
 	s.queue = append(s.queue, frame)
 	s.qbytes += len(frame)
-	if !s.writing {
-		s.writing = true
-		s.flushed = nil
-		if !s.detached { // only then does anyone wait for the writer
-			s.flushed = make(chan struct{})
-		}
-		go s.flush(s.flushed)
+	if s.writing || direct && s.corked {
+		return // a writer runs, or the deliverer writes it on release (cork.go)
 	}
+	s.startWriterLocked()
+}
+
+// startWriterLocked starts the writer goroutine for what is queued; s.mu is held.
+func (s *session) startWriterLocked() {
+	s.writing = true
+	s.flushed = nil
+	if !s.detached { // only then does anyone wait for the writer
+		s.flushed = make(chan struct{})
+	}
+	go s.flush(s.flushed)
 }
 
 // dropQueueLocked empties the queue, except the rest of a frame a direct write began:
