@@ -41,6 +41,7 @@ type session struct {
 	fragging bool
 	authErr  *Error
 	detached bool // the socket is ours (a duplicate), not fasthttp's hijacked conn
+	sent     bool // the frame just handled queued a send (set on the worker; see waitRoom)
 
 	lastRead atomic.Int64 // unix ns of the last frame received
 	pingAt   atomic.Int64 // unix ns of the last ping sent
@@ -163,6 +164,10 @@ func (s *session) run() {
 		_ = s.conn.SetReadDeadline(time.Time{})
 		act := s.h.process(s, f)
 		putBuf(f.pooled)
+		if s.sent {
+			s.sent = false
+			s.h.writer.waitRoom() // a full batch waits: let the writer catch up first
+		}
 		if act == actContinue && s.isClosing() {
 			act = actAwaitClose // e.g. refused once too often: 1008 is on its way
 		}
@@ -364,7 +369,9 @@ func (s *session) send(f clientFrame) {
 	}
 	if e := s.h.writer.submit(sendReq{msg: msg, reply: s}); e != nil {
 		s.enqueue(errFrame(e, f.ClientID, f.Room))
+		return
 	}
+	s.sent = true
 }
 
 // acked and failed implement replier for the writer.
