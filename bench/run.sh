@@ -15,6 +15,8 @@
 #   BENCH_EDGE     [bin/edge]                              BENCH_KEEP [0] keep the temp dir
 #   BENCH_DOCS     [docs/benchmarks.md; none in quick mode] Markdown file whose marked
 #                  machine/results sections are replaced with this run's tables
+#   BENCH_UPSTREAM [go]  go: bench/upstream; nginx: nginx as the app (Date, Server,
+#                  Content-Type; closes each kept-alive connection after 1,000 requests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib/prologue.sh
@@ -164,6 +166,7 @@ echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/machine.txt"
   echo "warmup_s=$WARMUP"
   echo "wrk_connections=$CONNS"
   echo "wrk_threads=$THREADS"
+  echo "upstream=${BENCH_UPSTREAM:-go}"
   echo "pinning=$([ "$BENCH_PIN" = 1 ] && echo "proxies on CPU $PROXY_CPU; wrk, upstream and pebble on CPU $LOAD_CPU" || echo off)"
   echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 } >>"$WORK/machine.txt"

@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -198,6 +199,17 @@ func benchIdle(b *testing.B, useTLS, keep bool) {
 	b.ReportMetric(float64(ms1.StackInuse-ms0.StackInuse)/float64(n), "stack-bytes/conn")
 	b.ReportMetric(float64(runtime.NumGoroutine()), "goroutines")
 	b.Logf("%d idle connections: RSS %d -> %d MiB", n, rss0>>20, rss1>>20)
+	if path := os.Getenv("EDGE_CHAT_BENCH_HEAPPROFILE"); path != "" {
+		// What each idle connection keeps alive: go tool pprof -sample_index=inuse_space.
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // BenchmarkFanout sends messages to one room with many members (in a client process)

@@ -29,6 +29,7 @@ type Hub struct {
 	memory  bool
 	writer  *writer
 	rooms   *rooms
+	cork    corker // used by the deliverer only (deliver)
 	assets  *assets
 	mod     *moderation // moderation.go
 
@@ -221,16 +222,24 @@ func (h *Hub) unregister(s *session) {
 }
 
 // deliver hands a commit to the rooms: others' messages, then acks, then ours.
+// Each connection gets what the delivery holds for it in one write (cork.go).
 func (h *Hub) deliver(d delivery) {
+	ck := &h.cork
 	for i := range d.remote {
-		h.rooms.broadcast(&d.remote[i])
+		h.rooms.broadcast(&d.remote[i], ck)
 	}
 	for _, a := range d.acks {
+		if s, ok := a.reply.(*session); ok {
+			s.mu.Lock()
+			ck.corkLocked(s)
+			s.mu.Unlock()
+		}
 		a.reply.acked(a.clientID, a.id)
 	}
 	for i := range d.own {
-		h.rooms.broadcast(&d.own[i])
+		h.rooms.broadcast(&d.own[i], ck)
 	}
+	ck.release()
 }
 
 // replay loads a joining member's history and finishes its join.

@@ -39,8 +39,11 @@ func decodeClientFrame(data []byte) (clientFrame, *Error) {
 	if len(data) == 0 || data[0] != '{' {
 		return f, errorf(CodeBadRequest, "frames are JSON objects")
 	}
-	if err := json.Unmarshal(data, &f); err != nil {
-		return clientFrame{}, errorf(CodeBadRequest, "malformed JSON frame")
+	if !decodeFast(data, &f) {
+		f = clientFrame{}
+		if err := json.Unmarshal(data, &f); err != nil {
+			return clientFrame{}, errorf(CodeBadRequest, "malformed JSON frame")
+		}
 	}
 	switch f.Type {
 	case "join":

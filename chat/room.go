@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"runtime"
 	"sync"
 	"time"
 )
@@ -103,19 +104,51 @@ func (rs *rooms) get(id string) *room {
 }
 
 // broadcast delivers a committed message to every member of its room on this instance.
-// The frame is encoded once and shared by all connections.
-func (rs *rooms) broadcast(msg *Message) {
+// The frame is encoded once and shared by all connections; ck (may be nil) holds each
+// connection's frames until the delivery is done.
+func (rs *rooms) broadcast(msg *Message, ck *corker) {
 	r := rs.get(msg.Room)
 	if r == nil {
 		return
 	}
 	frame := messageFrameFor(msg)
 	r.mu.RLock()
-	for m := range r.members {
-		m.deliver(msg.ID, frame)
+	defer r.mu.RUnlock()
+	parts := runtime.GOMAXPROCS(0)
+	if parts == 1 || len(r.members) < 2*fanoutChunk {
+		for m := range r.members {
+			m.deliver(msg.ID, frame, ck)
+		}
+		return
 	}
-	r.mu.RUnlock()
+	// A big room is written from one goroutine per CPU: each recipient costs a write(2)
+	// that runs the loopback or NIC path inline, so more cores deliver sooner. The
+	// broadcast returns when every member has the frame queued or written, so messages
+	// still reach each member in id order.
+	list := make([]*member, 0, len(r.members))
+	for m := range r.members {
+		list = append(list, m)
+	}
+	per := (len(list) + parts - 1) / parts
+	var wg sync.WaitGroup
+	for lo := per; lo < len(list); lo += per {
+		part := list[lo:min(lo+per, len(list))]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, m := range part {
+				m.deliver(msg.ID, frame, ck)
+			}
+		}()
+	}
+	for _, m := range list[:per] {
+		m.deliver(msg.ID, frame, ck)
+	}
+	wg.Wait()
 }
+
+// fanoutChunk is the smallest share of a room's members worth its own goroutine.
+const fanoutChunk = 256
 
 // online is the number of distinct users in the room: on this instance, plus the
 // fleet's other instances as last published.
@@ -154,7 +187,7 @@ func (r *room) sendPresence() {
 }
 
 // deliver sends a live message to the member, or buffers it while the join replay runs.
-func (m *member) deliver(id int64, frame []byte) {
+func (m *member) deliver(id int64, frame []byte, ck *corker) {
 	s := m.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -168,6 +201,7 @@ func (m *member) deliver(id int64, frame []byte) {
 		m.buffered = append(m.buffered, pending{id: id, frame: frame})
 	case id > m.last:
 		m.last = id
+		ck.corkLocked(s)
 		s.enqueueLocked(frame)
 	}
 }

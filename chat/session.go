@@ -41,6 +41,7 @@ type session struct {
 	fragging bool
 	authErr  *Error
 	detached bool // the socket is ours (a duplicate), not fasthttp's hijacked conn
+	sent     bool // the frame just handled queued a send (set on the worker; see waitRoom)
 
 	lastRead atomic.Int64 // unix ns of the last frame received
 	pingAt   atomic.Int64 // unix ns of the last ping sent
@@ -54,6 +55,9 @@ type session struct {
 	dead        bool          // the socket is (being) closed
 	closeOnIdle bool          // close the socket once the queue is written
 	flushed     chan struct{} // closed when the current writer goroutine exits
+	direct      *directWriter // plain TCP only: write at once when nothing is queued
+	headPartial bool          // queue[0] is the rest of a frame a direct write began
+	corked      bool          // the deliverer writes the queue when its delivery is done
 }
 
 const closeGrace = 2 * time.Second
@@ -170,6 +174,10 @@ func (s *session) run() {
 		_ = s.conn.SetReadDeadline(time.Time{})
 		act := s.h.process(s, f)
 		putBuf(f.pooled)
+		if s.sent {
+			s.sent = false
+			s.h.writer.waitRoom() // a full batch waits: let the writer catch up first
+		}
 		if act == actContinue && s.isClosing() {
 			act = actAwaitClose // e.g. refused once too often: 1008 is on its way
 		}
@@ -387,7 +395,9 @@ func (s *session) send(f clientFrame) {
 	}
 	if e := s.h.writer.submit(sendReq{msg: msg, reply: s}); e != nil {
 		s.enqueue(errFrame(e, f.ClientID, f.Room))
+		return
 	}
+	s.sent = true
 }
 
 // acked and failed implement replier for the writer.
@@ -414,6 +424,9 @@ func (s *session) cleanup() {
 	}
 	s.mu.Lock()
 	s.dead = true
+	if s.corked && len(s.queue) > 0 {
+		s.startWriterLocked() // frames held for the deliverer are written first
+	}
 	closeNow := !s.writing
 	if !closeNow {
 		s.closeOnIdle = true

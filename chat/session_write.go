@@ -23,7 +23,7 @@ func (s *session) enqueueLocked(frame []byte) {
 	cfg := &s.h.cfg
 	if len(s.queue) >= cfg.SendQueueFrames || s.qbytes+len(frame) > cfg.SendQueueBytes {
 		s.h.metrics.SlowConsumer()
-		s.queue, s.qbytes = nil, 0
+		s.dropQueueLocked()
 		s.closeLocked(CloseTryAgain, "slow consumer")
 		return
 	}
@@ -31,16 +31,41 @@ func (s *session) enqueueLocked(frame []byte) {
 }
 
 func (s *session) push(frame []byte) {
+	direct := s.direct != nil && !s.writing && !s.closeQueued
+	if direct && !s.corked && len(s.queue) == 0 {
+		n := s.writeOneLocked(frame)
+		if n == len(frame) {
+			return
+		}
+		frame = frame[n:]
+		s.headPartial = n > 0 // the peer has part of this frame: never drop the rest
+	}
 	s.queue = append(s.queue, frame)
 	s.qbytes += len(frame)
-	if !s.writing {
-		s.writing = true
-		s.flushed = nil
-		if !s.detached { // only then does anyone wait for the writer
-			s.flushed = make(chan struct{})
-		}
-		go s.flush(s.flushed)
+	if s.writing || direct && s.corked {
+		return // a writer runs, or the deliverer writes it on release (cork.go)
 	}
+	s.startWriterLocked()
+}
+
+// startWriterLocked starts the writer goroutine for what is queued; s.mu is held.
+func (s *session) startWriterLocked() {
+	s.writing = true
+	s.flushed = nil
+	if !s.detached { // only then does anyone wait for the writer
+		s.flushed = make(chan struct{})
+	}
+	go s.flush(s.flushed)
+}
+
+// dropQueueLocked empties the queue, except the rest of a frame a direct write began:
+// dropping that would corrupt the stream for the close frame that follows.
+func (s *session) dropQueueLocked() {
+	if s.headPartial && len(s.queue) > 0 {
+		s.queue, s.qbytes = s.queue[:1], len(s.queue[0])
+		return
+	}
+	s.queue, s.qbytes = nil, 0
 }
 
 // waitWriter returns once no writer goroutine is running (bounded by WriteTimeout). A
@@ -104,7 +129,7 @@ func (s *session) flush(done chan struct{}) {
 		}
 		bufs := net.Buffers(s.queue)
 		wroteClose := s.closeQueued
-		s.closeQueued = false
+		s.closeQueued, s.headPartial = false, false
 		s.queue, s.qbytes = nil, 0
 		s.mu.Unlock()
 

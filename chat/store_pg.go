@@ -124,10 +124,12 @@ func (s *pgStore) commit(ctx context.Context, cursor int64, batch []Message) ([]
 			roomList.WriteString(m.Room)
 		}
 	}
-	// Three round trips per batch: (1) BEGIN, take the writer lock (ids then follow
+	// Four round trips per batch: (1) BEGIN, take the writer lock (ids then follow
 	// commit order across instances, and nobody else inserts until we commit), read what
-	// others committed since our cursor, find resends, reserve ids for the rest; (2) COPY
-	// the rows; (3) NOTIFY and COMMIT. The transaction is driven by hand on one pooled
+	// others committed since our cursor, find resends, reserve ids for the rest; (2, 3)
+	// COPY the rows (the COPY's start, then its data and end); (4) NOTIFY and COMMIT. An
+	// INSERT of unnested arrays pipelined with (4) saves two round trips but cost the
+	// writer 20–30% of its throughput (docs/benchmarks.md, "Chat through bin/edge"). The transaction is driven by hand on one pooled
 	// connection (pgx.Tx would add a round trip for BEGIN and one for the NOTIFY); a
 	// connection left in an unknown state is closed, not returned to the pool.
 	pc, err := s.pool.Acquire(ctx)

@@ -54,16 +54,19 @@ type writer struct {
 	gate     sync.RWMutex // held for reading by submit; for writing when stopping
 	stopping bool
 
+	room roomSignal // senders wait here while a full batch is queued (writer_room.go)
+
 	cursor   atomic.Int64
 	opened   bool        // migrations ran (writer goroutine only)
 	ready    bool        // cursor initialised (writer goroutine only)
 	isReady  atomic.Bool // ready, for joins: none is served before the cursor exists
 	down     bool        // last database operation failed (for logging transitions)
+	failing  atomic.Bool // down, for senders (waitRoom)
 	downTill time.Time
 }
 
 func newWriter(st store, cfg *Config, log *zap.Logger, deliver func(delivery)) *writer {
-	return &writer{
+	w := &writer{
 		st: st, cfg: cfg, log: log, metrics: cfg.Metrics, deliver: deliver,
 		in:    make(chan sendReq, cfg.WriterQueue),
 		wake:  make(chan struct{}, 1),
@@ -71,6 +74,8 @@ func newWriter(st store, cfg *Config, log *zap.Logger, deliver func(delivery)) *
 		stopc: make(chan struct{}),
 		done:  make(chan struct{}),
 	}
+	w.room.init()
+	return w
 }
 
 // submit queues a send; it never blocks.
@@ -158,9 +163,11 @@ func (w *writer) collect(first sendReq) []sendReq {
 		case r := <-w.in:
 			batch = append(batch, r)
 		default:
+			w.room.taken()
 			return batch
 		}
 	}
+	w.room.taken()
 	return batch
 }
 
@@ -203,6 +210,7 @@ func (w *writer) init(ctx context.Context, opened bool) {
 
 func (w *writer) failedOp(what string, err error) {
 	w.downTill = time.Now().Add(250 * time.Millisecond)
+	w.failing.Store(true)
 	if !w.down {
 		w.down = true
 		w.log.Error("chat store unavailable: sends get \"unavailable\" until it is back", zap.String("during", what), zap.Error(err))
@@ -211,6 +219,7 @@ func (w *writer) failedOp(what string, err error) {
 
 func (w *writer) recovered() {
 	w.downTill = time.Time{}
+	w.failing.Store(false)
 	if w.down {
 		w.down = false
 		w.log.Info("chat store is back")

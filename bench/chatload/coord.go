@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -107,6 +108,7 @@ type Report struct {
 	DeliverPerSec float64          `json:"delivered_per_s"` // message frames received/s
 	LatP50MS      float64          `json:"latency_p50_ms"`
 	LatP99MS      float64          `json:"latency_p99_ms"`
+	LatMaxMS      float64          `json:"latency_max_ms"`
 	AckP50MS      float64          `json:"ack_p50_ms"`
 	AckP99MS      float64          `json:"ack_p99_ms"`
 	EdgePID       int              `json:"edge_pid,omitempty"`
@@ -114,6 +116,14 @@ type Report struct {
 	RSSAfterKiB   int64            `json:"edge_rss_connected_kib,omitempty"`
 	RSSEndKiB     int64            `json:"edge_rss_end_kib,omitempty"`
 	RSSPerConnB   float64          `json:"edge_rss_per_conn_bytes,omitempty"`
+	// CPU over the send phase and drain: edge's (from /proc), the load generator's
+	// (its workers' own), and edge's per delivered message frame.
+	EdgeCPUSecs      float64 `json:"edge_cpu_seconds,omitempty"`
+	LoadCPUSecs      float64 `json:"load_cpu_seconds"`
+	EdgeCPUUsPerRecv float64 `json:"edge_cpu_us_per_delivered,omitempty"`
+	// EdgeWaitSecs is how long edge's threads were runnable but waited for a CPU
+	// (/proc/PID/task/*/schedstat): a starved edge shows here, not in its CPU time.
+	EdgeWaitSecs float64 `json:"edge_runqueue_wait_seconds,omitempty"`
 }
 
 // coordinate runs the whole benchmark: workers connect, RSS is read, workers send,
@@ -171,6 +181,11 @@ func coordinate(cfg Config, procs, edgePID int, settle time.Duration, start func
 			rep.RSSPerConnB = float64(rep.RSSAfterKiB-rep.RSSBeforeKiB) * 1024 / float64(rep.Connected)
 		}
 	}
+	var edgeCPU0, edgeWait0 time.Duration
+	if edgePID > 0 {
+		edgeCPU0, _ = readCPU(edgePID)
+		edgeWait0 = readRunWait(edgePID)
+	}
 	fmt.Fprintf(log, "chatload: sending %.0f msg/s from %d senders for %s\n", cfg.Rate, cfg.Senders, cfg.Duration)
 	for _, h := range hs {
 		if _, err := io.WriteString(h.in, "send\n"); err != nil {
@@ -191,6 +206,13 @@ func coordinate(cfg Config, procs, edgePID int, settle time.Duration, start func
 		if v, err := readRSS(edgePID); err == nil {
 			rep.RSSEndKiB = v
 		}
+		if v, err := readCPU(edgePID); err == nil && edgeCPU0 > 0 {
+			rep.EdgeCPUSecs = (v - edgeCPU0).Seconds()
+			if rep.Delivered > 0 {
+				rep.EdgeCPUUsPerRecv = rep.EdgeCPUSecs * 1e6 / float64(rep.Delivered)
+			}
+		}
+		rep.EdgeWaitSecs = (readRunWait(edgePID) - edgeWait0).Seconds()
 	}
 	if rep.SendSecs > 0 {
 		rep.SentPerSec = float64(rep.Sent) / rep.SendSecs
@@ -198,12 +220,14 @@ func coordinate(cfg Config, procs, edgePID int, settle time.Duration, start func
 		rep.DeliverPerSec = float64(rep.Delivered) / rep.SendSecs
 	}
 	rep.LatP50MS, rep.LatP99MS = lat.quantile(0.50), lat.quantile(0.99)
+	rep.LatMaxMS = lat.max()
 	rep.AckP50MS, rep.AckP99MS = ack.quantile(0.50), ack.quantile(0.99)
 	return rep, nil
 }
 
 func (r *Report) add(st Stats) {
 	r.SendSecs = max(r.SendSecs, st.SendSeconds)
+	r.LoadCPUSecs += st.CPUSeconds
 	r.Sent += st.Sent
 	r.SendFailed += st.SendFailed
 	r.Acked += st.Acked
@@ -232,6 +256,44 @@ func readRSS(pid int) (int64, error) {
 	return 0, fmt.Errorf("no VmRSS line in /proc/%d/status", pid)
 }
 
+// readCPU returns the user + system CPU time of pid (all its threads) from /proc.
+func readCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, fmt.Errorf("reading edge's CPU time: %w", err)
+	}
+	// Fields after the command name, which is in parentheses and may contain spaces.
+	i := strings.LastIndexByte(string(data), ')')
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("bad /proc/%d/stat", pid)
+	}
+	const hz = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / hz, nil
+}
+
+// readRunWait sums the run-queue wait of pid's threads (0 when schedstat is missing).
+func readRunWait(pid int) time.Duration {
+	dirs, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/schedstat")
+	var total int64
+	for _, d := range dirs {
+		data, err := os.ReadFile(d)
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(data)); len(f) >= 2 {
+			v, _ := strconv.ParseInt(f[1], 10, 64)
+			total += v
+		}
+	}
+	return time.Duration(total)
+}
+
 // print writes the human summary.
 func (r *Report) print(w io.Writer) {
 	fmt.Fprintf(w, "connections   %d joined (%d failed, %d join timeouts) in %.1f s, %d worker process(es)\n",
@@ -241,7 +303,7 @@ func (r *Report) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "sent          %d msgs in %.1f s (%.0f/s), %d write failures\n", r.Sent, r.SendSecs, r.SentPerSec, r.SendFailed)
 	fmt.Fprintf(w, "durable       %d acks (%.0f msgs/s), ack latency p50 %.2f ms, p99 %.2f ms\n", r.Acked, r.DurablePerSec, r.AckP50MS, r.AckP99MS)
-	fmt.Fprintf(w, "delivered     %d message frames (%.0f/s), end-to-end p50 %.2f ms, p99 %.2f ms\n", r.Delivered, r.DeliverPerSec, r.LatP50MS, r.LatP99MS)
+	fmt.Fprintf(w, "delivered     %d message frames (%.0f/s), end-to-end p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", r.Delivered, r.DeliverPerSec, r.LatP50MS, r.LatP99MS, r.LatMaxMS)
 	fmt.Fprintf(w, "other         %d presence frames, %d connections closed by the server\n", r.Presence, r.Closed)
 	for code, n := range r.ErrorFrames {
 		fmt.Fprintf(w, "  error frames %q: %d\n", code, n)
@@ -249,5 +311,7 @@ func (r *Report) print(w io.Writer) {
 	if r.EdgePID > 0 {
 		fmt.Fprintf(w, "edge RSS      %.1f MiB before, %.1f MiB connected, %.1f MiB at the end → %.2f KiB per connection (pid %d)\n",
 			float64(r.RSSBeforeKiB)/1024, float64(r.RSSAfterKiB)/1024, float64(r.RSSEndKiB)/1024, r.RSSPerConnB/1024, r.EdgePID)
+		fmt.Fprintf(w, "edge CPU      %.2f s over the send phase and drain → %.1f µs per delivered message frame; %.2f s runnable but waiting for a CPU\n", r.EdgeCPUSecs, r.EdgeCPUUsPerRecv, r.EdgeWaitSecs)
 	}
+	fmt.Fprintf(w, "chatload CPU  %.2f s over the send phase and drain\n", r.LoadCPUSecs)
 }

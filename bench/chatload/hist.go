@@ -96,3 +96,17 @@ func (s sparseHist) quantile(q float64) float64 {
 	}
 	return bucketMid(numBuckets-1) / 1000
 }
+
+// max returns the upper bucket's representative value in milliseconds, or 0 when empty.
+func (s sparseHist) max() float64 {
+	top := -1
+	for i, n := range s {
+		if n > 0 && i > top {
+			top = i
+		}
+	}
+	if top < 0 {
+		return 0
+	}
+	return bucketMid(top) / 1000
+}

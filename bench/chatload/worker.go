@@ -9,6 +9,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -21,6 +22,7 @@ type Stats struct {
 	ConnectErrors  map[string]int   `json:"connect_errors,omitempty"`
 	ConnectSeconds float64          `json:"connect_seconds"`
 	SendSeconds    float64          `json:"send_seconds"`
+	CPUSeconds     float64          `json:"cpu_seconds"` // this worker's CPU over send phase and drain
 	Sent           int64            `json:"sent"`
 	SendFailed     int64            `json:"send_failed"`
 	Acked          int64            `json:"acked"`
@@ -65,8 +67,10 @@ func runWorker(cfg Config, in io.Reader, out io.Writer) error {
 	if !cmds.Scan() || cmds.Text() != "send" {
 		return nil // the coordinator gave up
 	}
+	cpu0 := selfCPU()
 	st.SendSeconds = w.sendPhase().Seconds()
 	time.Sleep(cfg.Drain)
+	st.CPUSeconds = (selfCPU() - cpu0).Seconds()
 	w.fill(&st)
 	if err := enc.Encode(event{Event: "done", Stats: st}); err != nil {
 		return fmt.Errorf("reporting: %w", err)
@@ -223,6 +227,15 @@ func (w *worker) closeAll() {
 	for _, c := range w.clients {
 		_ = c.ws.Close()
 	}
+}
+
+// selfCPU is this process's user + system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // shorten keeps error texts usable as map keys in the report.

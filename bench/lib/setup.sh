@@ -2,16 +2,72 @@
 # Generates what every peer serves: the TLS certificate (one for all peers) and the
 # static files, and starts the upstream. Sourced through bench/lib/prologue.sh; needs $WORK.
 
-# start_upstream: runs $WORK/bin/upstream (built from bench/upstream) on two free ports,
+# start_upstream: runs $WORK/bin/upstream (built from bench/upstream; BENCH_UPSTREAM=nginx:
+# nginx instead, see start_nginx_upstream) on two free ports,
 # blue on UP_BLUE and green on UP_GREEN, pinned to LOAD_CPU with GOMAXPROCS=1, and waits
 # until it answers. Its log is $WORK/upstream.log; stop_all stops it (PID[upstream]).
 start_upstream() {
   next_port; UP_BLUE=$NEXT_PORT
   next_port; UP_GREEN=$NEXT_PORT
+  if [ "${BENCH_UPSTREAM:-go}" = nginx ]; then
+    start_nginx_upstream
+    return
+  fi
   pinned "$LOAD_CPU" "$WORK/bin/upstream" -listen "127.0.0.1:$UP_BLUE,127.0.0.1:$UP_GREEN" -names blue,green
   GOMAXPROCS=1 "${PINNED[@]}" >"$WORK/upstream.log" 2>&1 &
   PID[upstream]=$!
   wait_http "http://127.0.0.1:$UP_BLUE/health" 10 || die "the upstream did not start: $(cat "$WORK/upstream.log")"
+}
+
+# start_nginx_upstream (BENCH_UPSTREAM=nginx): the same three answers as bench/upstream,
+# served by nginx the way a real app server answers: with Date, Server and Content-Type,
+# and closing a kept-alive connection after 1,000 requests (nginx's default
+# keepalive_requests), so the proxies' upstream pools must reconnect under load.
+start_nginx_upstream() {
+  local d=$WORK/upstream-nginx c
+  mkdir -p "$d/tmp" "$d/blue" "$d/green"
+  for c in blue green; do
+    { head -c 99 /dev/zero | tr '\0' 's'; echo; } >"$d/$c/small"
+    { head -c 102399 /dev/zero | tr '\0' 'b'; echo; } >"$d/$c/big"
+    echo ok >"$d/$c/health"
+  done
+  chmod -R a+rX "$d"
+  cat >"$d/nginx.conf" <<EOF
+user root;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+daemon off;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 10000; }
+http {
+  access_log off;
+  keepalive_requests 1000;
+  client_body_temp_path $d/tmp/body;
+  proxy_temp_path $d/tmp/proxy;
+  fastcgi_temp_path $d/tmp/fastcgi;
+  uwsgi_temp_path $d/tmp/uwsgi;
+  scgi_temp_path $d/tmp/scgi;
+  default_type "text/plain; charset=utf-8";
+  server {
+    listen 127.0.0.1:$UP_BLUE;
+    add_header X-Upstream blue;
+    location ~ /(small|big|health)\$ { root $d/blue; try_files /\$1 =404; }
+    location / { root $d/blue; try_files /small =404; }
+  }
+  server {
+    listen 127.0.0.1:$UP_GREEN;
+    add_header X-Upstream green;
+    location ~ /(small|big|health)\$ { root $d/green; try_files /\$1 =404; }
+    location / { root $d/green; try_files /small =404; }
+  }
+}
+EOF
+  pinned "$LOAD_CPU" nginx -c "$d/nginx.conf" -p "$d"
+  "${PINNED[@]}" >"$WORK/upstream.log" 2>&1 &
+  PID[upstream]=$!
+  wait_http "http://127.0.0.1:$UP_BLUE/health" 10 ||
+    die "the nginx upstream did not start: $(cat "$WORK/upstream.log" "$d/error.log" 2>/dev/null)"
 }
 
 # gen_certs: a private CA and a server certificate (ECDSA P-256, the usual ACME default)

@@ -146,7 +146,7 @@ var machineRows = [][2]string{
 	{"os", "OS"}, {"go", "Go"}, {"nginx", "nginx"}, {"haproxy", "HAProxy"}, {"caddy", "Caddy"},
 	{"edge", "edge"}, {"wrk", "wrk"}, {"openssl", "OpenSSL"}, {"pinning", "pinning"},
 	{"rounds", "rounds"}, {"duration_s", "seconds per round"}, {"warmup_s", "warm-up seconds"},
-	{"wrk_connections", "wrk connections"}, {"wrk_threads", "wrk threads"},
+	{"wrk_connections", "wrk connections"}, {"wrk_threads", "wrk threads"}, {"upstream", "upstream"},
 	{"loadavg_start", "load average at start"}, {"loadavg_end", "load average at end"}, {"date", "date (UTC)"},
 }
 

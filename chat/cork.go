@@ -1,0 +1,80 @@
+package chat
+
+import (
+	"runtime"
+	"sync"
+)
+
+// A corker batches the frames one delivery (a committed batch: others' messages, acks,
+// our messages) queues for each connection, so that a connection gets them in one
+// writev(2) instead of one write per frame: a sender's ack and its own message, or a
+// busy room's several messages, cost one syscall per member. Frames of a corked
+// session are held in its queue (in order, bounded like any queue) until release, which
+// the deliverer calls at the end of the delivery. Only sessions that are written
+// directly (session_direct_linux.go) are corked; the others have a writer goroutine
+// that already takes everything queued in one writev.
+type corker struct {
+	mu   sync.Mutex
+	list []*session
+}
+
+// corkLocked holds s's frames until release; s.mu is held.
+func (c *corker) corkLocked(s *session) {
+	if c == nil || s.corked || s.direct == nil || s.writing || s.closing || s.dead {
+		return
+	}
+	s.corked = true
+	c.mu.Lock()
+	c.list = append(c.list, s)
+	c.mu.Unlock()
+}
+
+// release writes every corked session's queue, from one goroutine per CPU when there
+// are many.
+func (c *corker) release() {
+	list := c.list
+	parts := runtime.GOMAXPROCS(0)
+	if parts == 1 || len(list) < 2*fanoutChunk {
+		for _, s := range list {
+			s.uncork()
+		}
+	} else {
+		var wg sync.WaitGroup
+		per := (len(list) + parts - 1) / parts
+		for lo := per; lo < len(list); lo += per {
+			part := list[lo:min(lo+per, len(list))]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for _, s := range part {
+					s.uncork()
+				}
+			}()
+		}
+		for _, s := range list[:per] {
+			s.uncork()
+		}
+		wg.Wait()
+	}
+	clear(list)
+	if cap(list) > 4*1024 && len(list) < cap(list)/4 {
+		list = nil // do not keep a huge list after one big room's burst
+	}
+	c.list = list[:0]
+}
+
+func (s *session) uncork() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.corked {
+		return
+	}
+	s.corked = false
+	if s.writing || len(s.queue) == 0 || s.dead {
+		return
+	}
+	if !s.closeQueued && s.writeDirectLocked() {
+		return
+	}
+	s.startWriterLocked()
+}
