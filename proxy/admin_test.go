@@ -86,7 +86,7 @@ func TestAdminSwitchAndRollback(t *testing.T) {
 func TestAdminBadInput(t *testing.T) {
 	blue, green := startUpstream(t, "blue"), startUpstream(t, "green")
 	cfg := oneApp(blue, green, shortTempDir(t))
-	cfg.Apps[0].Green = deadAddr(t)
+	cfg.Apps[0].Green = []string{deadAddr(t)}
 	s := startProxy(t, cfg)
 	c := adminClient(s.AdminSocket())
 	tests := []struct {
