@@ -12,6 +12,7 @@ import (
 
 	"github.com/edge-server/edge/chat"
 	"github.com/edge-server/edge/chat/chattest"
+	"github.com/edge-server/edge/internal/wsproto"
 	"github.com/fasthttp/websocket"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -51,6 +52,9 @@ func TestBadFramesGetErrorsAndKeepConnection(t *testing.T) {
 		{"content too long", `{"type":"send","room":"ok","client_id":"b2","content":"` + long + `"}`, "invalid_content"},
 		{"NUL in content", `{"type":"send","room":"ok","client_id":"b3","content":"a\u0000b"}`, "invalid_content"},
 		{"lone surrogate", `{"type":"send","room":"ok","client_id":"b4","content":"\ud800"}`, "invalid_content"},
+		{"zero-width only", `{"type":"send","room":"ok","client_id":"b6","content":"\u200b\u200c\u200d\u2060"}`, "invalid_content"},
+		{"BOM and bidi only", `{"type":"send","room":"ok","client_id":"b7","content":" \ufeff\u202e\u2066\u2069 "}`, "invalid_content"},
+		{"Hangul fillers only", `{"type":"send","room":"ok","client_id":"b8","content":"\u3164\u115f\u1160"}`, "invalid_content"},
 		{"not joined", `{"type":"send","room":"elsewhere","client_id":"b5","content":"hi"}`, "not_joined"},
 	}
 	for i, tc := range cases {
@@ -314,6 +318,49 @@ func TestMalformedWireFramesCloseWithProtocolError(t *testing.T) {
 			}
 			n++
 			healthy(t, srv, good, n)
+		})
+	}
+}
+
+// A peer's close frame is answered with its own code when that code may be sent,
+// 1000 when it carried none, and 1002 when it is malformed; 1005/1006/1015 are never
+// echoed (RFC 6455 7.4).
+func TestCloseFrameReplies(t *testing.T) {
+	srv := chattest.Start(t, chat.Config{}, nil)
+	token, _ := newSession(t, srv, anon("closer"))
+	closeOf := func(p []byte) []byte {
+		return wsproto.AppendMaskedFrame(nil, wsproto.OpClose, p, [4]byte{9, 8, 7, 6})
+	}
+	code := func(c uint16, reason ...byte) []byte { return append([]byte{byte(c >> 8), byte(c)}, reason...) }
+	cases := map[string]struct {
+		payload []byte
+		want    int
+	}{
+		"no code":          {nil, 1000},
+		"1000":             {code(1000, 'o', 'k'), 1000},
+		"1001":             {code(1001), 1001},
+		"3000":             {code(3000), 3000},
+		"4999":             {code(4999), 4999},
+		"1 byte":           {[]byte{0x03}, 1002},
+		"999":              {code(999), 1002},
+		"1004":             {code(1004), 1002},
+		"1005":             {code(1005), 1002},
+		"1006":             {code(1006), 1002},
+		"1015":             {code(1015), 1002},
+		"1016":             {code(1016), 1002},
+		"2999":             {code(2999), 1002},
+		"5000":             {code(5000), 1002},
+		"non-UTF-8 reason": {code(1000, 0xff, 0xfe), 1002},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			c, br := rawConn(t, srv, token)
+			if _, err := c.Write(closeOf(tc.payload)); err != nil {
+				t.Fatal(err)
+			}
+			if got := readClose(t, c, br); got != tc.want {
+				t.Fatalf("close code %d, want %d", got, tc.want)
+			}
 		})
 	}
 }

@@ -82,6 +82,21 @@ type Config struct {
 	// PollInterval is the slow fallback poll for messages written by other instances
 	// (LISTEN/NOTIFY is the fast path). Default 5s.
 	PollInterval time.Duration
+	// DBStatementTimeout is statement_timeout and lock_timeout on every pooled session:
+	// no statement of edge's, and no wait for the fleet-wide writer lock, runs longer
+	// (migrations are exempt). Default 3s.
+	DBStatementTimeout time.Duration
+	// DBIdleInTxTimeout is idle_in_transaction_session_timeout on every pooled session:
+	// Postgres ends a session of a host that stopped inside a transaction (frozen, or
+	// dead without a FIN) after this long, which frees the writer lock it held. A healthy
+	// writer never idles inside its transaction for more than a few milliseconds.
+	// Default 2s.
+	DBIdleInTxTimeout time.Duration
+	// DBDeadPeerTimeout is how long a database connection may go without an answer from
+	// the other side before the kernel drops it: TCP_USER_TIMEOUT and keepalives (idle
+	// and interval a third of it, 2 probes) on edge's sockets, and the same through
+	// tcp_user_timeout / tcp_keepalives_* on Postgres's side of each session. Default 3s.
+	DBDeadPeerTimeout time.Duration
 	// PoolSize is the number of pooled database connections (plus one LISTEN connection).
 	// Default 8.
 	PoolSize int
@@ -142,6 +157,9 @@ func (c Config) withDefaults() Config {
 	setDur(&c.StartTimeout, 5*time.Second)
 	setDur(&c.PollInterval, 5*time.Second)
 	setInt(&c.PoolSize, 8)
+	setDur(&c.DBStatementTimeout, 3*time.Second)
+	setDur(&c.DBIdleInTxTimeout, 2*time.Second)
+	setDur(&c.DBDeadPeerTimeout, 3*time.Second)
 	setDur(&c.PresenceDelay, 500*time.Millisecond)
 	setInt(&c.MemoryStoreMax, 100000)
 	if c.Metrics == nil {

@@ -77,7 +77,9 @@ func New(cfg Config, log *zap.Logger) (*Hub, error) {
 	}
 	if cfg.DatabaseURL == "" {
 		h.st, h.memory = newMemStore(cfg.MemoryStoreMax), true
-	} else if h.st, err = newPGStore(cfg.DatabaseURL, cfg.PoolSize, cfg.InstanceID, log); err != nil {
+	} else if h.st, err = newPGStore(cfg.DatabaseURL, cfg.PoolSize,
+		dbLimits{statement: cfg.DBStatementTimeout, idleInTx: cfg.DBIdleInTxTimeout, deadPeer: cfg.DBDeadPeerTimeout},
+		cfg.InstanceID, log); err != nil {
 		return nil, err
 	}
 	h.initHTTP()
@@ -160,8 +162,20 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// acquireIP takes a connection slot for ip, or reports that it has none left.
+// ipKey is what the per-IP connection cap counts by: an IPv4 address (also when it
+// arrives IPv4-mapped) exactly, an IPv6 address by its /64, because one subscriber is
+// normally given a whole /64 and could otherwise take 2^64 slots.
+func ipKey(ip netip.Addr) netip.Addr {
+	ip = ip.Unmap()
+	if ip.Is4() || !ip.IsValid() {
+		return ip
+	}
+	return netip.PrefixFrom(ip.WithZone(""), 64).Masked().Addr()
+}
+
+// acquireIP takes a connection slot for ip's key, or reports that it has none left.
 func (h *Hub) acquireIP(ip netip.Addr) bool {
+	ip = ipKey(ip)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.perIP[ip] >= h.cfg.MaxConnsPerIP {
@@ -172,6 +186,7 @@ func (h *Hub) acquireIP(ip netip.Addr) bool {
 }
 
 func (h *Hub) releaseIP(ip netip.Addr) {
+	ip = ipKey(ip)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.perIP[ip]--; h.perIP[ip] <= 0 {
@@ -225,6 +240,17 @@ func (h *Hub) replay(m *member, gen uint32, after *int64) {
 	)
 	if after != nil {
 		from = *after
+	}
+	if !h.writer.isReady.Load() {
+		// The writer has not read the last id yet: until it has, live delivery has no
+		// starting point, so the join is refused (the client joins again) and the writer
+		// is asked to try now.
+		h.writer.notify(0)
+		m.finishReplay(gen, from, nil, false, errorf(CodeUnavailable, "the message store is not reachable yet; join again"))
+		return
+	}
+	if after != nil {
+		from = *after
 		msgs, err = h.st.latest(ctx, m.r.id, from, h.cfg.ReplayMax+1)
 		if len(msgs) > h.cfg.ReplayMax {
 			msgs, hasMore = msgs[1:], true
@@ -235,7 +261,7 @@ func (h *Hub) replay(m *member, gen uint32, after *int64) {
 	}
 	var failed *Error
 	if err != nil {
-		failed = errorf(CodeUnavailable, "history could not be loaded; live messages continue, join again to retry")
+		failed = errorf(CodeUnavailable, "history could not be loaded; join again (live messages stop until a join succeeds)")
 		if ce := h.log.Check(zap.DebugLevel, "chat replay failed"); ce != nil {
 			ce.Write(zap.String("room", m.r.id), zap.Error(err))
 		}

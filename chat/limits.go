@@ -33,26 +33,41 @@ func checkRoom(room string) *Error {
 }
 
 // cleanContent trims surrounding white space and checks 1..max characters of valid UTF-8
-// without NUL or other control characters except newline and tab.
+// without NUL or other control characters except newline and tab. Content made only of
+// characters nobody can see (white space, format characters such as zero-width
+// space/joiner, BOM and bidi overrides/isolates, Hangul fillers, variation selectors)
+// is refused like empty content: it would render as a blank message.
 func cleanContent(s string, max int) (string, *Error) {
 	if !utf8.ValidString(s) {
 		return "", errorf(CodeInvalidContent, "content is not valid UTF-8")
 	}
 	s = strings.TrimSpace(s)
-	n := 0
+	n, visible := 0, false
 	for _, r := range s {
 		n++
 		if r == utf8.RuneError || (unicode.IsControl(r) && r != '\n' && r != '\t') {
 			return "", errorf(CodeInvalidContent, "content contains control or replacement characters")
 		}
+		visible = visible || !invisible(r)
 	}
 	if n == 0 {
 		return "", errorf(CodeInvalidContent, "content is empty")
+	}
+	if !visible {
+		return "", errorf(CodeInvalidContent, "content has no visible characters")
 	}
 	if n > max {
 		return "", errorf(CodeInvalidContent, "content is %d characters; the limit is %d", n, max)
 	}
 	return s, nil
+}
+
+// invisible reports whether r renders as nothing: white space, a format character (Cf:
+// U+200B-U+200F, U+202A-U+202E, U+2060-U+2064, U+2066-U+2069, U+FEFF, ...) or another
+// default-ignorable code point (U+115F, U+1160, U+3164, U+FFA0, variation selectors).
+func invisible(r rune) bool {
+	return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) ||
+		unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) || unicode.Is(unicode.Variation_Selector, r)
 }
 
 // bucket is a token bucket; not safe for concurrent use (each connection's reader owns its own).

@@ -30,6 +30,7 @@ type member struct {
 
 	gen       uint32    // bumped by each (re)join; a replay only finishes its own
 	replaying bool      // live messages are buffered until the replay is sent
+	detached  bool      // the last join failed: no live messages until a join succeeds
 	left      bool      // the connection left the room
 	last      int64     // highest message id delivered; older ones are dropped
 	buffered  []pending // live messages that arrived during the replay
@@ -152,7 +153,7 @@ func (m *member) deliver(id int64, frame []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case m.left:
+	case m.left, m.detached:
 	case m.replaying:
 		if len(m.buffered) >= s.h.cfg.SendQueueFrames {
 			s.closeLocked(CloseTryAgain, "slow consumer")
@@ -170,7 +171,7 @@ func (m *member) deliver(id int64, frame []byte) {
 func (m *member) deliverControl(frame []byte) {
 	s := m.s
 	s.mu.Lock()
-	if !m.left && !m.replaying {
+	if !m.left && !m.replaying && !m.detached {
 		s.enqueueLocked(frame)
 	}
 	s.mu.Unlock()
@@ -183,6 +184,7 @@ func (m *member) startReplay() uint32 {
 	defer s.mu.Unlock()
 	m.gen++
 	m.replaying = true
+	m.detached = false
 	m.buffered = nil
 	return m.gen
 }
@@ -207,12 +209,18 @@ func (m *member) finishReplay(gen uint32, after int64, msgs []Message, hasMore b
 	}
 	last := after
 	if failed != nil {
+		// Without its history the member has no join point: live messages now would
+		// leave a hole between after and them that a later join with after = the newest
+		// id seen could not fill. It gets nothing until it joins again.
+		m.detached = true
+		m.buffered = nil
+		m.replaying = false
 		s.enqueueLocked(errFrame(failed, "", room))
-	} else {
-		s.enqueueLocked(history)
-		if n := len(msgs); n > 0 && msgs[n-1].ID > last {
-			last = msgs[n-1].ID
-		}
+		return
+	}
+	s.enqueueLocked(history)
+	if n := len(msgs); n > 0 && msgs[n-1].ID > last {
+		last = msgs[n-1].ID
 	}
 	for _, p := range m.buffered {
 		if p.id > last {

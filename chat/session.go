@@ -1,7 +1,6 @@
 package chat
 
 import (
-	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -13,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"go.uber.org/zap"
+
+	"github.com/edge-server/edge/internal/wsproto"
 )
 
 // session is one WebSocket connection. One goroutine reads (and handles) frames; a
@@ -216,13 +217,14 @@ func (s *session) handleFrame(f frame) action {
 	case opPong:
 		return actContinue
 	case opClose:
-		code := CloseNormal
-		if len(f.payload) >= 2 {
-			if c := int(binary.BigEndian.Uint16(f.payload)); c >= 1000 && c < 5000 {
-				code = c
-			}
+		// Echo a valid code, answer 1000 to none, 1002 to a malformed payload; never
+		// send 1005/1006/1015 (RFC 6455 7.4.1).
+		reason := ""
+		code := wsproto.CloseReply(f.payload)
+		if code == wsproto.CloseProtocolError {
+			reason = "malformed close frame"
 		}
-		s.closeWith(code, "")
+		s.closeWith(int(code), reason)
 		return actStop
 	}
 	// Data frames, possibly fragmented.

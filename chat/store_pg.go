@@ -27,7 +27,7 @@ type pgStore struct {
 
 const notifyChannel = "edge_chat"
 
-func newPGStore(url string, poolSize int, instance string, log *zap.Logger) (*pgStore, error) {
+func newPGStore(url string, poolSize int, limits dbLimits, instance string, log *zap.Logger) (*pgStore, error) {
 	pcfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgconn redacts the password in parse errors; say no more than that it failed.
@@ -38,11 +38,16 @@ func newPGStore(url string, poolSize int, instance string, log *zap.Logger) (*pg
 	pcfg.HealthCheckPeriod = 5 * time.Second
 	pcfg.ConnConfig.ConnectTimeout = 3 * time.Second
 	pcfg.ConnConfig.RuntimeParams["application_name"] = "edge-chat"
+	limits.connect = pcfg.ConnConfig.ConnectTimeout
+	// The migration and LISTEN connections get the socket bounds only.
+	plain := pcfg.ConnConfig.Copy()
+	limits.apply(&plain.Config, false)
+	limits.apply(&pcfg.ConnConfig.Config, true)
 	pool, err := pgxpool.NewWithConfig(context.Background(), pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating the chat database pool: %w", err)
 	}
-	return &pgStore{pool: pool, connCfg: pcfg.ConnConfig.Copy(), instance: instance, log: log}, nil
+	return &pgStore{pool: pool, connCfg: plain, instance: instance, log: log}, nil
 }
 
 func (s *pgStore) close() { s.pool.Close() }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -215,6 +216,12 @@ func TestCleanContentAndIDs(t *testing.T) {
 		{" hi ", "hi", true}, {"a\nb", "a\nb", true}, {"", "", false}, {" \t\n", "", false},
 		{strings.Repeat("가", 2000), strings.Repeat("가", 2000), true}, {strings.Repeat("가", 2001), "", false},
 		{"a\x00b", "", false}, {"\xff", "", false}, {"a\u202eb", "a\u202eb", true},
+		// Only invisible characters: refused like white space.
+		{"\u200b", "", false}, {"\u200b\u200c\u200d", "", false}, {"\ufeff", "", false},
+		{" \u202e\u202d\u2066\u2069 ", "", false}, {"\u2060\u00ad", "", false}, {"\u3164\u115f", "", false},
+		{"\u00a0\u3000\u2028", "", false}, {"\ufe0f", "", false},
+		// Invisible characters beside visible ones stay (emoji sequences use ZWJ and VS16).
+		{"\u200bx", "\u200bx", true}, {"👩\u200d💻", "👩\u200d💻", true}, {"❤\ufe0f", "❤\ufe0f", true},
 	} {
 		got, e := cleanContent(tc.in, 2000)
 		if (e == nil) != tc.ok || (tc.ok && got != tc.want) {
@@ -263,5 +270,33 @@ func TestMemStoreEvictsOldest(t *testing.T) {
 	_, res, _ := s.commit(ctx, 5, []Message{{Room: "r", SenderID: "u", ClientID: "e"}})
 	if !res[0].dup || res[0].msg.ID != 5 {
 		t.Fatalf("resend of a kept message: %+v", res[0])
+	}
+}
+
+func TestIPKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.7":                     "192.0.2.7",
+		"::ffff:192.0.2.7":              "192.0.2.7",
+		"2001:db8:1:2:aaaa:bbbb:cccc:1": "2001:db8:1:2::",
+		"2001:db8:1:2::ffff":            "2001:db8:1:2::",
+		"2001:db8:1:3::1":               "2001:db8:1:3::",
+		"fe80::1%eth0":                  "fe80::",
+		"::1":                           "::",
+	} {
+		if got := ipKey(netip.MustParseAddr(in)); got.String() != want {
+			t.Errorf("ipKey(%s) = %s, want %s", in, got, want)
+		}
+	}
+	h := &Hub{cfg: Config{MaxConnsPerIP: 2}, perIP: map[netip.Addr]int{}}
+	a, b, c := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::ffff:2"), netip.MustParseAddr("2001:db8:0:1::1")
+	if !h.acquireIP(a) || !h.acquireIP(b) || h.acquireIP(a) {
+		t.Fatal("two addresses of one /64 must share its two slots")
+	}
+	if !h.acquireIP(c) {
+		t.Fatal("another /64 has its own slots")
+	}
+	h.releaseIP(b)
+	if !h.acquireIP(a) {
+		t.Fatal("released slot not reusable")
 	}
 }

@@ -55,9 +55,10 @@ type writer struct {
 	stopping bool
 
 	cursor   atomic.Int64
-	opened   bool // migrations ran (writer goroutine only)
-	ready    bool // cursor initialised (writer goroutine only)
-	down     bool // last database operation failed (for logging transitions)
+	opened   bool        // migrations ran (writer goroutine only)
+	ready    bool        // cursor initialised (writer goroutine only)
+	isReady  atomic.Bool // ready, for joins: none is served before the cursor exists
+	down     bool        // last database operation failed (for logging transitions)
 	downTill time.Time
 }
 
@@ -163,7 +164,10 @@ func (w *writer) collect(first sendReq) []sendReq {
 	return batch
 }
 
-// ensureReady migrates (if Start could not) and initialises the cursor.
+// ensureReady migrates (if Start could not) and initialises the cursor to the highest
+// committed id. Members only join after that (see Hub.replay): a join served from the
+// database before it could see ids that the cursor then skips, and its member would
+// never get the messages between its history and the cursor.
 func (w *writer) ensureReady(ctx context.Context) bool {
 	if w.ready {
 		return true
@@ -185,6 +189,7 @@ func (w *writer) ensureReady(ctx context.Context) bool {
 	}
 	w.cursor.Store(id)
 	w.ready = true
+	w.isReady.Store(true)
 	return true
 }
 

@@ -1,10 +1,11 @@
 package chat
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/edge-server/edge/internal/wsproto"
 )
 
 // A small RFC 6455 frame codec for the server side of an upgraded connection. The
@@ -13,14 +14,14 @@ import (
 // "Memory").
 
 const (
-	opCont   = 0x0
-	opText   = 0x1
-	opBinary = 0x2
-	opClose  = 0x8
-	opPing   = 0x9
-	opPong   = 0xA
+	opCont   = wsproto.OpContinuation
+	opText   = wsproto.OpText
+	opBinary = wsproto.OpBinary
+	opClose  = wsproto.OpClose
+	opPing   = wsproto.OpPing
+	opPong   = wsproto.OpPong
 
-	maxControlPayload = 125
+	maxControlPayload = wsproto.MaxControlPayload
 )
 
 // closeError ends a connection with a close code.
@@ -69,21 +70,13 @@ func readFrameRest(r io.Reader, hdr *[8]byte, limit int) (frame, error) {
 	if b1&0x80 == 0 {
 		return frame{}, protocolError("client frames must be masked")
 	}
-	n := uint64(b1 & 0x7f)
-	switch n {
-	case 126:
-		if _, err := io.ReadFull(r, hdr[:2]); err != nil {
-			return frame{}, err
-		}
-		n = uint64(binary.BigEndian.Uint16(hdr[:2]))
-	case 127:
-		if _, err := io.ReadFull(r, hdr[:8]); err != nil {
-			return frame{}, err
-		}
-		n = binary.BigEndian.Uint64(hdr[:8])
-		if n>>63 != 0 {
-			return frame{}, protocolError("invalid payload length")
-		}
+	ext := hdr[:wsproto.ExtLenBytes(b1)]
+	if _, err := io.ReadFull(r, ext); err != nil {
+		return frame{}, err
+	}
+	n := wsproto.PayloadLen(b1, ext)
+	if !wsproto.ValidLen(n) {
+		return frame{}, protocolError("invalid payload length")
 	}
 	if f.op >= opClose && n > maxControlPayload {
 		return frame{}, protocolError("control frame payload over 125 bytes")
@@ -109,17 +102,7 @@ func readFrameRest(r io.Reader, hdr *[8]byte, limit int) (frame, error) {
 
 // appendFrame appends a server (unmasked, final) frame with the given opcode and payload.
 func appendFrame(dst []byte, op byte, payload []byte) []byte {
-	n := len(payload)
-	switch {
-	case n < 126:
-		dst = append(dst, 0x80|op, byte(n))
-	case n <= 0xffff:
-		dst = append(dst, 0x80|op, 126, byte(n>>8), byte(n))
-	default:
-		dst = append(dst, 0x80|op, 127)
-		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
-	}
-	return append(dst, payload...)
+	return wsproto.AppendFrame(dst, op, payload)
 }
 
 func textFrame(payload []byte) []byte {
@@ -128,13 +111,7 @@ func textFrame(payload []byte) []byte {
 
 // closeFrame builds a close frame with a code and a reason (cut to fit 125 bytes).
 func closeFrame(code int, reason string) []byte {
-	if len(reason) > maxControlPayload-2 {
-		reason = reason[:maxControlPayload-2]
-	}
-	p := make([]byte, 2, 2+len(reason))
-	binary.BigEndian.PutUint16(p, uint16(code))
-	p = append(p, reason...)
-	return appendFrame(make([]byte, 0, len(p)+2), opClose, p)
+	return wsproto.AppendClose(make([]byte, 0, 2+maxControlPayload), uint16(code), reason, nil)
 }
 
 var pingFrame = appendFrame(nil, opPing, nil)

@@ -168,7 +168,13 @@ func writeAdminError(w http.ResponseWriter, err error) {
 	writeJSON(w, e.Status, AdminError{Error: e.Msg, Code: e.Code})
 }
 
+// adminWriteTimeout bounds writing one admin answer: a CLI that stops reading must
+// not hold a handler forever. It cannot be a server-wide WriteTimeout, which would
+// count from the request and cut a switch that drains for minutes. A var for tests.
+var adminWriteTimeout = 10 * time.Second
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(adminWriteTimeout))
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)

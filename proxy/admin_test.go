@@ -214,3 +214,35 @@ func FuzzDecodeSwitch(f *testing.F) {
 		}
 	})
 }
+
+// TestAdminClientThatStopsReading: a client of the admin socket that pipelines
+// requests and never reads their answers is disconnected after the write timeout;
+// the admin API keeps answering others.
+func TestAdminClientThatStopsReading(t *testing.T) {
+	old := adminWriteTimeout
+	adminWriteTimeout = 300 * time.Millisecond
+	t.Cleanup(func() { adminWriteTimeout = old })
+	blue, green := startUpstream(t, "blue"), startUpstream(t, "green")
+	s := startProxy(t, oneApp(blue, green, shortTempDir(t)))
+	c, err := net.Dial("unix", s.AdminSocket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	req := []byte("GET /status HTTP/1.1\r\nHost: edge\r\n\r\n")
+	start := time.Now()
+	var werr error
+	for time.Since(start) < 10*time.Second { // until edge stops taking requests
+		_ = c.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		if _, werr = c.Write(req); werr != nil {
+			break
+		}
+	}
+	if werr == nil || isTimeout(werr) { // a timeout: edge is stuck writing, not reading
+		t.Fatalf("edge did not close the connection of a client that never reads: %v", werr)
+	}
+	t.Logf("admin connection of a client that never reads ended after %s: %v", time.Since(start).Round(time.Millisecond), werr)
+	if code, _ := adminDo(t, adminClient(s.AdminSocket()), "GET", "/status", ""); code != 200 {
+		t.Fatalf("status after the stuck client: %d", code)
+	}
+}

@@ -67,7 +67,8 @@ type Limits struct {
 	MaxBodyBytes int
 	// ReadTimeout bounds reading one request (headers and body). Default 30s.
 	ReadTimeout time.Duration
-	// WriteTimeout bounds writing one response. Default 60s.
+	// WriteTimeout bounds one write to a peer: a piece of a response to a client, or
+	// relayed data of a proxied WebSocket to either side. Default 60s.
 	WriteTimeout time.Duration
 	// IdleTimeout closes idle keep-alive client connections. Default 120s.
 	IdleTimeout time.Duration

@@ -64,7 +64,7 @@ func (h *health) check(ctx context.Context) error {
 		timeout = time.Until(d)
 	}
 	if timeout <= 0 {
-		return context.DeadlineExceeded
+		return errNoTimeForCheck
 	}
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
@@ -99,8 +99,16 @@ func describeUpstreamErr(err error, timeout time.Duration) error {
 	return err
 }
 
-// record feeds one result (nil = pass) into the rise/fall state machine.
+// errNoTimeForCheck is a check that never ran: its deadline had passed before it
+// started (a loaded machine may start a check's goroutine late).
+var errNoTimeForCheck = fmt.Errorf("no time was left for a health check: %w", context.DeadlineExceeded)
+
+// record feeds one result (nil = pass) into the rise/fall state machine. A check
+// that never ran says nothing about the upstream and is not recorded.
 func (h *health) record(err error) {
+	if errors.Is(err, errNoTimeForCheck) {
+		return
+	}
 	h.mu.Lock()
 	h.lastCheck = time.Now()
 	was := h.healthy.Load()
@@ -151,7 +159,7 @@ func (h *health) probe(ctx context.Context) error {
 			if last == nil {
 				last = err
 			}
-			return last
+			return h.explain(last)
 		}
 		h.record(err)
 		if err == nil {
@@ -170,13 +178,27 @@ func (h *health) probe(ctx context.Context) error {
 			if last == nil {
 				last = fmt.Errorf("only %d of %d checks passed in time", passes, h.cfg.Rise)
 			}
-			return last
+			return h.explain(last)
 		case <-t.C:
 		}
 	}
 }
 
 // start runs checks every interval until stop.
+// explain replaces a bare context error (the probe's time ran out before a check
+// could finish, e.g. on a loaded machine) with what the checks last found, when the
+// color is down: "GET /health answered 500" tells an operator more than "context
+// deadline exceeded".
+func (h *health) explain(err error) error {
+	if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	if healthy, known, lastErr, _ := h.snapshot(); known && !healthy && lastErr != "" {
+		return errors.New(lastErr)
+	}
+	return errors.New("no health check finished in time")
+}
+
 func (h *health) start() {
 	h.startOnce.Do(func() {
 		h.wg.Add(1)

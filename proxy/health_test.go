@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -114,5 +115,28 @@ func TestPassiveFailuresCount(t *testing.T) {
 	}
 	if healthyNow(s, Blue) {
 		t.Fatal("passive failures did not mark blue unhealthy")
+	}
+}
+
+// TestProbeOutOfTimeReportsLastFinding: on a loaded machine a probe may run out of
+// time before a check even starts. The refusal then says what the checks last found
+// on the down color, and the check that never ran is not recorded as a failure.
+func TestProbeOutOfTimeReportsLastFinding(t *testing.T) {
+	blue, green := startUpstream(t, "blue"), startUpstream(t, "green")
+	green.health.Store(500)
+	s := startProxy(t, oneApp(blue, green, shortTempDir(t)))
+	g := s.table.Load().apps["web"].pools[Green].replicas[0].health
+	eventually(t, 5*time.Second, "green known down", func() bool { ok, known, _, _ := g.snapshot(); return known && !ok })
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	if err := g.probe(ctx); err == nil || err.Error() != "GET /health answered 500" {
+		t.Fatalf("probe out of time: %v", err)
+	}
+	if err := g.check(ctx); !errors.Is(err, errNoTimeForCheck) {
+		t.Fatalf("check out of time: %v", err)
+	}
+	g.record(errNoTimeForCheck)
+	if _, _, last, _ := g.snapshot(); last != "GET /health answered 500" {
+		t.Fatalf("a check that never ran was recorded: %q", last)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -186,22 +185,21 @@ func (p *pool) closeIdle() {
 	}
 }
 
-// goAwayAll closes the WebSockets of every replica at once and waits (until
-// deadline) for them to end. It returns how many it closed.
+// goAwayAll asks the WebSockets of every replica to go away by deadline; it returns
+// how many had not been asked before.
 func (p *pool) goAwayAll(reason string, deadline time.Time) int {
-	var wg sync.WaitGroup
-	counts := make([]int, len(p.replicas))
-	for i, s := range p.replicas {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			counts[i] = s.ws.goAwayAll(reason, deadline)
-		}()
-	}
-	wg.Wait()
 	n := 0
-	for _, c := range counts {
-		n += c
+	for _, s := range p.replicas {
+		n += s.ws.goAwayAll(reason, deadline)
+	}
+	return n
+}
+
+// closeAll closes the WebSockets of every replica at once (wsSet.closeAll).
+func (p *pool) closeAll(reason string) int {
+	n := 0
+	for _, s := range p.replicas {
+		n += s.ws.closeAll(reason)
 	}
 	return n
 }

@@ -27,10 +27,11 @@ type Server struct {
 	state  *stateStore
 	table  atomic.Pointer[table]
 
-	httpSrv, httpsSrv *fasthttp.Server
-	httpLn, httpsLn   net.Listener
-	httpsPort         string // ":8443" when not 443, for redirects
-	admin             *adminServer
+	httpSrv, httpsSrv     *fasthttp.Server
+	httpDrain, httpsDrain *connDrain // graceful hand-over at Shutdown (drain.go)
+	httpLn, httpsLn       net.Listener
+	httpsPort             string // ":8443" when not 443, for redirects
+	admin                 *adminServer
 
 	mu       sync.Mutex // reloads, start/stop, retired
 	retired  []*slot    // slots a reload replaced; may still carry WebSockets
@@ -99,10 +100,12 @@ func (s *Server) Start() error {
 	for _, sl := range t.slots() {
 		sl.health.start()
 	}
-	s.httpSrv = s.newFastServer(s.handleHTTP, false)
+	s.httpDrain = &connDrain{}
+	s.httpSrv = s.newFastServer(s.handleHTTP, s.httpDrain, false)
 	s.serve(s.httpSrv, s.httpLn)
 	if s.httpsLn != nil {
-		s.httpsSrv = s.newFastServer(s.handleHTTPS, true)
+		s.httpsDrain = &connDrain{}
+		s.httpsSrv = s.newFastServer(s.handleHTTPS, s.httpsDrain, true)
 		s.serve(s.httpsSrv, s.httpsLn)
 	}
 	s.started = true
@@ -174,10 +177,11 @@ func (s *Server) closeListeners() {
 	}
 }
 
-func (s *Server) newFastServer(h fasthttp.RequestHandler, keepHijacked bool) *fasthttp.Server {
+func (s *Server) newFastServer(h fasthttp.RequestHandler, d *connDrain, keepHijacked bool) *fasthttp.Server {
 	l := s.cfg.Limits
 	return &fasthttp.Server{
-		Handler:                      h,
+		Handler:                      d.wrap(h),
+		ConnState:                    d.hook,
 		ErrorHandler:                 s.handleParseError,
 		Name:                         "edge",
 		NoDefaultServerHeader:        true,
@@ -188,7 +192,8 @@ func (s *Server) newFastServer(h fasthttp.RequestHandler, keepHijacked bool) *fa
 		WriteTimeout:                 l.WriteTimeout,
 		IdleTimeout:                  l.IdleTimeout,
 		DisablePreParseMultipartForm: true,
-		CloseOnShutdown:              true,
+		// Shutdown does not use fasthttp's Shutdown (it closes idle keep-alive
+		// connections in a race with the client's next request); connDrain does.
 		// On HTTPS, hijacked connections (WebSocket passthrough, the chat) are closed by
 		// their handlers, which lets the chat detach TLS sockets from fasthttp's
 		// per-request memory (≈23 → 14 KiB per idle TLS chat connection; cmd/edge sets
@@ -226,8 +231,11 @@ func lnAddr(ln net.Listener) string {
 	return ln.Addr().String()
 }
 
-// Shutdown stops accepting, lets in-flight requests finish until ctx ends, closes
-// proxied WebSockets with 1001, stops health checks and removes the admin socket.
+// Shutdown hands the clients over gracefully (drain.go): it stops accepting at once,
+// lets in-flight requests finish until ctx ends, answers what keep-alive clients send
+// meanwhile with `Connection: close`, half-closes quiet connections, and returns as
+// soon as no client connection is left. It also closes proxied WebSockets with 1001,
+// stops health checks and removes the admin socket.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -236,35 +244,49 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.stopping.Store(true)
 	close(s.stopCh)
+	drains := []*connDrain{s.httpDrain, s.httpsDrain}
+	for _, d := range drains {
+		if d != nil {
+			d.begin() // before the listeners close: every later response says close
+		}
+	}
+	s.closeListeners() // Serve returns; under edge.socket systemd keeps the socket
 	var errs []error
 	if s.admin != nil {
 		errs = append(errs, s.admin.shutdown(ctx))
 	}
 	var wg sync.WaitGroup
-	var srvErrs [2]error
-	for i, srv := range []*fasthttp.Server{s.httpSrv, s.httpsSrv} {
-		if srv == nil {
+	var drainErrs [2]error
+	for i, d := range drains {
+		if d == nil {
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.ShutdownWithContext(ctx); err != nil {
-				srvErrs[i] = fmt.Errorf("waiting for in-flight requests: %w", err)
+			if err := d.drain(ctx); err != nil {
+				drainErrs[i] = fmt.Errorf("waiting for in-flight requests: %w", err)
 			}
 		}()
 	}
 	slots := append(s.table.Load().slots(), s.retired...)
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(wsGrace)
+	// Proxied WebSockets get wsGrace (or what is left of ctx) to exchange close
+	// frames; then they are closed whatever their peers do.
+	deadline := time.Now().Add(wsGrace)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
 	}
 	for _, sl := range slots {
 		sl.ws.goAwayAll(reasonShutdown, deadline)
 	}
+	for _, sl := range slots {
+		sl.ws.waitEmpty(deadline)
+	}
+	for _, sl := range slots {
+		sl.ws.closeAll(reasonShutdown)
+	}
 	wg.Wait()
-	errs = append(errs, srvErrs[:]...)
-	s.closeListeners()
+	errs = append(errs, drainErrs[:]...)
 	s.serveWG.Wait()
 	for _, sl := range slots {
 		sl.stop()

@@ -23,10 +23,11 @@ type SwitchResult struct {
 type Drain struct {
 	// Finished counts requests that were in flight at the flip and completed.
 	Finished uint64 `json:"requests_finished"`
-	// Cut counts requests still running at the drain deadline; their upstream
-	// connections were closed.
+	// Cut counts requests (streamed responses included) still running at the drain
+	// deadline; their upstream connections were closed.
 	Cut int64 `json:"requests_cut"`
-	// WebSocketsClosed counts proxied WebSockets closed with 1001 at the deadline.
+	// WebSocketsClosed counts proxied WebSockets edge closed: sent 1001 in the last
+	// closeGrace of the period, or disconnected at the deadline.
 	WebSocketsClosed int `json:"websockets_closed"`
 	// Duration is how long draining took.
 	Duration time.Duration `json:"duration_ns"`
@@ -111,6 +112,9 @@ func (s *Server) SwitchWith(ctx context.Context, appName string, color Color, o 
 	if n := len(target.replicas); o.MinHealthy < 0 || o.MinHealthy > n {
 		return nil, badRequest("min_healthy %d is outside 1 to %d, the number of %s replicas of %s", o.MinHealthy, n, color, a.name)
 	}
+	if o.Timeout <= 0 {
+		o.Timeout = s.table.Load().switchTimeout
+	}
 	cur := a.state.get()
 	from := cur.Active
 	res := &SwitchResult{App: a.name, From: from.String(), To: color.String()}
@@ -119,22 +123,18 @@ func (s *Server) SwitchWith(ctx context.Context, appName string, color Color, o 
 			return nil, badRequest("%s is already live for %s; a canary sends part of the visitors to the color that is not live (%s)", color, a.name, color.Other())
 		}
 		if cur.Weight == 0 {
-			res.Message = fmt.Sprintf("%s is already on %s (%s); nothing to do", a.name, color, target.addrs())
-			return res, nil
+			return s.confirmLive(ctx, a, res, o)
 		}
 		return s.endCanary(a, cur, res)
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = s.table.Load().switchTimeout
 	}
 	pctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	err = probePool(pctx, target, o.MinHealthy)
 	cancel()
 	if err != nil {
 		s.cfg.Metrics.Switched(a.name, from.String(), color.String(), false)
-		msg := fmt.Sprintf("%s %v; traffic stays on %s", color, err, from)
+		msg := fmt.Sprintf("%s (%s) %v; traffic stays on %s", color, target.addrs(), err, from)
 		if cur.Weight > 0 {
-			msg = fmt.Sprintf("%s %v; the canary stays at %d%%", color, err, cur.Weight)
+			msg = fmt.Sprintf("%s (%s) %v; the canary stays at %d%%", color, target.addrs(), err, cur.Weight)
 		}
 		s.log.Warn("switch refused", zap.String("app", a.name), zap.String("reason", msg))
 		return nil, errorf(CodeUnhealthy, 409, msg)
@@ -208,8 +208,8 @@ func (s *Server) stateWriteRefused(a *app, from, to Color, err error) error {
 }
 
 // probePool checks every replica of p at once and succeeds as soon as need of them
-// (0: all) passed `rise` fresh checks. The error reads after the color's name:
-// "(127.0.0.1:4000) is not healthy: connection refused".
+// (0: all) passed `rise` fresh checks. The error reads after the color's name and
+// addresses: "is not healthy: connection refused".
 func probePool(ctx context.Context, p *pool, need int) error {
 	n := len(p.replicas)
 	if need <= 0 {
@@ -242,7 +242,7 @@ func probePool(ctx context.Context, p *pool, need int) error {
 		}
 	}
 	if n == 1 {
-		return fmt.Errorf("(%s) is not healthy: %v", failed[0].sl.addr, failed[0].err)
+		return fmt.Errorf("is not healthy: %v", failed[0].err)
 	}
 	why := ""
 	for i, f := range failed {
@@ -252,6 +252,31 @@ func probePool(ctx context.Context, p *pool, need int) error {
 		why += f.sl.addr + ": " + f.err.Error()
 	}
 	return fmt.Errorf("has %d of %d replicas healthy, %d needed (%s)", n-len(failed), n, need, why)
+}
+
+// confirmLive answers a switch to the color that is already live. It succeeds only
+// if that color passes the same gate a switch to it would (now, or after `rise` fresh
+// checks within the timeout): a deploy script that asks for the live color must
+// learn that it is down, not read "nothing to do".
+func (s *Server) confirmLive(ctx context.Context, a *app, res *SwitchResult, o SwitchOptions) (*SwitchResult, error) {
+	live := a.pools[a.activeColor()]
+	need := o.MinHealthy
+	if need <= 0 {
+		need = len(live.replicas)
+	}
+	if live.healthyCount() < need {
+		pctx, cancel := context.WithTimeout(ctx, o.Timeout)
+		err := probePool(pctx, live, o.MinHealthy)
+		cancel()
+		if err != nil {
+			msg := fmt.Sprintf("%s is already on %s (%s), but %s %v; switch to %s once it is ready",
+				a.name, live.cname, live.addrs(), live.cname, err, live.color.Other())
+			s.log.Warn("switch to the live color refused", zap.String("app", a.name), zap.String("reason", msg))
+			return nil, errorf(CodeUnhealthy, 409, msg)
+		}
+	}
+	res.Message = fmt.Sprintf("%s is already on %s (%s), which is healthy; nothing to do", a.name, live.cname, live.addrs())
+	return res, nil
 }
 
 // Rollback switches app back to its previous color, or, while a canary runs, sends
@@ -272,15 +297,20 @@ func (s *Server) Rollback(ctx context.Context, appName string, timeout time.Dura
 }
 
 // drain waits for the old color's in-flight requests to finish and its WebSockets to
-// close, until the app's drain period ends; then it cuts what is left. Idle
-// keep-alive connections to the old upstream are closed as soon as nothing is in
-// flight.
+// close, until the app's drain period ends; then it cuts what is left. The period is
+// the bound: proxied WebSockets are asked to go away closeGrace before its end, so
+// their close handshake fits inside it, and whatever is still open at the end
+// (requests, streams, WebSockets whose peers do not answer or do not read) is cut at
+// once. Idle keep-alive connections to the old upstream are closed as soon as
+// nothing is in flight.
 func (s *Server) drain(old *pool, period time.Duration, doneBefore uint64) *Drain {
 	start := time.Now()
 	deadline := start.Add(period)
+	wsAt := deadline.Add(-closeGrace(period))
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	idleClosed := false
+	d := &Drain{}
 	for {
 		inFlight := old.inFlight.Load()
 		if inFlight == 0 && !idleClosed {
@@ -290,15 +320,18 @@ func (s *Server) drain(old *pool, period time.Duration, doneBefore uint64) *Drai
 		if inFlight == 0 && old.wsCount() == 0 {
 			break
 		}
-		if !time.Now().Before(deadline) || s.stopping.Load() {
+		now := time.Now()
+		if !now.Before(wsAt) {
+			d.WebSocketsClosed += old.goAwayAll(reasonSwitch, deadline)
+		}
+		if !now.Before(deadline) || s.stopping.Load() {
 			break
 		}
 		<-tick.C
 	}
-	d := &Drain{}
 	d.Finished = old.done.Load() - doneBefore
 	d.Cut = max(old.inFlight.Load(), 0)
-	d.WebSocketsClosed = old.goAwayAll(reasonSwitch, time.Now().Add(wsGrace+time.Second))
+	d.WebSocketsClosed += old.closeAll(reasonSwitch)
 	old.closeIdle()
 	if d.Cut > 0 {
 		for _, sl := range old.replicas {

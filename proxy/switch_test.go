@@ -154,6 +154,36 @@ func TestSwitchToActiveColorIsNoop(t *testing.T) {
 	}
 }
 
+// TestSwitchToUnhealthyLiveColorFails: "edge switch blue" while blue is live but
+// down must not say "nothing to do": it fails with CodeUnhealthy after the timeout,
+// and succeeds again once blue passes its checks.
+func TestSwitchToUnhealthyLiveColorFails(t *testing.T) {
+	blue, green := startUpstream(t, "blue"), startUpstream(t, "green")
+	s := startProxy(t, oneApp(blue, green, shortTempDir(t)))
+	blue.health.Store(503)
+	bslot := s.table.Load().apps["web"].pools[Blue].replicas[0]
+	eventually(t, 5*time.Second, "blue marked down", func() bool { ok, _, _, _ := bslot.health.snapshot(); return !ok })
+	start := time.Now()
+	res, err := s.Switch(context.Background(), "web", Blue, 300*time.Millisecond)
+	var e *Error
+	if !errors.As(err, &e) || e.Code != CodeUnhealthy || res != nil ||
+		!strings.Contains(e.Msg, "web is already on blue ("+blue.addr+"), but blue is not healthy: ") ||
+		!strings.Contains(e.Msg, "switch to green once it is ready") {
+		t.Fatalf("switch to the dead live color: %+v %v", res, err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("refusal took %s with timeout 300ms", took)
+	}
+	if st := s.Status().Apps[0]; st.Active != "blue" || st.Previous != "" {
+		t.Fatalf("state changed: %+v", st)
+	}
+	blue.health.Store(200)
+	res, err = s.Switch(context.Background(), "web", Blue, 5*time.Second)
+	if err != nil || res.Changed || !strings.Contains(res.Message, "already on blue ("+blue.addr+"), which is healthy") {
+		t.Fatalf("after recovery: %+v %v", res, err)
+	}
+}
+
 // TestSlowRequestsCompleteAcrossSwitch keeps five 2-second requests in flight on
 // blue while switching to green: the switch waits for them, they all succeed, and
 // requests after the switch go to green.

@@ -51,7 +51,8 @@ func (s *Server) proxyWebSocket(ctx *fasthttp.RequestCtx, a *app, v *visitor, ri
 		v.setCookie(&ctx.Response.Header)
 		return sl.cname
 	}
-	wp := &wsProxy{slot: sl, up: up, upR: br, head: head, done: make(chan struct{}), log: s.log}
+	wp := &wsProxy{slot: sl, up: up, upR: br, head: head, done: make(chan struct{}), log: s.log,
+		writeTimeout: s.cfg.Limits.WriteTimeout}
 	sl.ws.add(wp)
 	ctx.Response.SetStatusCode(fasthttp.StatusSwitchingProtocols)
 	ctx.HijackSetNoResponse(true)

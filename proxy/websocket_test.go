@@ -127,7 +127,8 @@ func TestWebSocketRefusedByUpstreamIsForwarded(t *testing.T) {
 }
 
 // TestWebSocketDrainedAtDeadline keeps a proxied WebSocket open across a switch: it
-// works until the drain deadline, then both sides get a close frame with 1001.
+// works until the end of the drain period, then both sides get a close frame with
+// 1001 inside it.
 func TestWebSocketDrainedAtDeadline(t *testing.T) {
 	blue, green := startUpstream(t, "blue"), startUpstream(t, "green")
 	rec := wsEcho(blue)
@@ -166,12 +167,18 @@ func TestWebSocketDrainedAtDeadline(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
 		t.Fatalf("client got %v, want close 1001", err)
 	}
-	if closedAt < 1200*time.Millisecond {
-		t.Fatalf("closed after %s, before the drain deadline", closedAt)
+	// The close handshake comes out of the drain period: it starts closeGrace before
+	// the deadline, and the switch returns by the deadline.
+	drain := cfg.Apps[0].Drain
+	if earliest := drain - closeGrace(drain) - 100*time.Millisecond; closedAt < earliest {
+		t.Fatalf("closed after %s, before the last %s of the drain period", closedAt, closeGrace(drain))
 	}
 	r := <-done
 	if r.err != nil || r.res.Drain.WebSocketsClosed != 1 {
 		t.Fatalf("switch: %+v %v", r.res, r.err)
+	}
+	if r.res.Drain.Duration > drain+400*time.Millisecond {
+		t.Fatalf("drain took %s with drain %s", r.res.Drain.Duration, drain)
 	}
 	eventually(t, 5*time.Second, "the upstream to see 1001", func() bool {
 		codes := rec.closeCodes()

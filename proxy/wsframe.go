@@ -3,6 +3,8 @@ package proxy
 import (
 	"encoding/binary"
 	"math/rand/v2"
+
+	"github.com/edge-server/edge/internal/wsproto"
 )
 
 // frameTracker follows WebSocket frame boundaries in a relayed byte stream without
@@ -31,13 +33,7 @@ func (t *frameTracker) next(p []byte) (n int, ended bool) {
 			t.hn++
 			n++
 			if t.hn == 2 {
-				t.need = 2
-				switch t.hdr[1] & 0x7f {
-				case 126:
-					t.need += 2
-				case 127:
-					t.need += 8
-				}
+				t.need = 2 + wsproto.ExtLenBytes(t.hdr[1])
 				if t.hdr[1]&0x80 != 0 {
 					t.need += 4
 				}
@@ -68,14 +64,7 @@ func (t *frameTracker) next(p []byte) (n int, ended bool) {
 }
 
 func (t *frameTracker) payloadLen() uint64 {
-	switch l := t.hdr[1] & 0x7f; l {
-	case 126:
-		return uint64(binary.BigEndian.Uint16(t.hdr[2:4]))
-	case 127:
-		return binary.BigEndian.Uint64(t.hdr[2:10])
-	default:
-		return uint64(l)
-	}
+	return wsproto.PayloadLen(t.hdr[1], t.hdr[2:t.need])
 }
 
 // feed consumes all of p.
@@ -89,25 +78,13 @@ func (t *frameTracker) feed(p []byte) {
 // WebSocket close status used when edge ends a proxied connection (RFC 6455 7.4.1).
 const closeGoingAway = 1001
 
-// closeFrame builds a close frame with a status code and a short reason (at most
-// 123 bytes). Frames to a server must be masked; frames to a client must not.
+// closeFrame builds a close frame with a status code and a short reason (cut to fit).
+// Frames to a server must be masked; frames to a client must not.
 func closeFrame(code uint16, reason string, masked bool) []byte {
-	if len(reason) > 123 {
-		reason = reason[:123]
-	}
-	payload := make([]byte, 2+len(reason))
-	binary.BigEndian.PutUint16(payload, code)
-	copy(payload[2:], reason)
-	f := []byte{0x88, byte(len(payload))}
 	if !masked {
-		return append(f, payload...)
+		return wsproto.AppendClose(nil, code, reason, nil)
 	}
-	f[1] |= 0x80
 	var key [4]byte
 	binary.BigEndian.PutUint32(key[:], rand.Uint32())
-	f = append(f, key[:]...)
-	for i, b := range payload {
-		f = append(f, b^key[i%4])
-	}
-	return f
+	return wsproto.AppendClose(nil, code, reason, &key)
 }

@@ -9,23 +9,34 @@ import (
 	"go.uber.org/zap"
 )
 
-// wsGrace is how long a closing WebSocket may take to finish the frame in progress
-// and exchange close frames before its connections are closed.
+// wsGrace is the longest a closing WebSocket may take to finish the frame in
+// progress and exchange close frames before its connections are closed. A drain takes
+// it out of its own period (see closeGrace), never adds it on top.
 const wsGrace = 2 * time.Second
+
+// closeGrace is the part of a drain period given to closing WebSockets: at most
+// wsGrace, at most a quarter of the period.
+func closeGrace(period time.Duration) time.Duration { return min(wsGrace, period/4) }
 
 // wsProxy relays one proxied WebSocket. It tracks frame boundaries in both
 // directions so that going away (drain deadline, shutdown) can send each side a
 // close frame with status 1001 between two frames.
+//
+// Every write to either peer has a deadline: writeTimeout per write while the socket
+// is open, the going-away deadline once it is closing. A peer that stops reading thus
+// holds one goroutine until a deadline, never a lock anyone else waits for.
 type wsProxy struct {
-	slot *slot
-	up   net.Conn
-	upR  io.Reader // buffered reader of up (may hold bytes read with the handshake)
-	head []byte    // the upstream's 101 response, sent to the client verbatim
-	log  *zap.Logger
+	slot         *slot
+	up           net.Conn
+	upR          io.Reader // buffered reader of up (may hold bytes read with the handshake)
+	head         []byte    // the upstream's 101 response, sent to the client verbatim
+	log          *zap.Logger
+	writeTimeout time.Duration
 
 	mu      sync.Mutex
-	client  net.Conn
-	away    string // reason once going away was asked for
+	client  net.Conn // the raw client connection, never fasthttp's hijack wrapper
+	away    string   // reason once going away was asked for
+	ended   bool     // finish ran; the connections are closed
 	toCli   wsDir
 	toUp    wsDir
 	done    chan struct{}
@@ -34,11 +45,41 @@ type wsProxy struct {
 
 // wsDir is one direction of the relay: the writer and the frame position in it.
 type wsDir struct {
-	mu      sync.Mutex
+	mu      sync.Mutex // held by the relaying writer across one write (bounded by its deadline)
 	w       net.Conn
 	t       frameTracker
 	pending []byte // close frame to send at the next frame boundary
 	stopped bool   // the close frame went out; later bytes are dropped
+
+	dl        sync.Mutex // guards the write deadline; never held across I/O
+	hard      time.Time  // going-away deadline; zero while open
+	timeout   time.Duration
+	lastSetAt time.Time
+}
+
+// armWrite sets the write deadline for the next write: timeout from now, refreshed
+// at most every timeout/8 (a deadline change is not free), or the going-away
+// deadline once one is set, which nothing extends.
+func (d *wsDir) armWrite() {
+	d.dl.Lock()
+	defer d.dl.Unlock()
+	if !d.hard.IsZero() {
+		return
+	}
+	if now := time.Now(); now.Sub(d.lastSetAt) > d.timeout/8 {
+		_ = d.w.SetWriteDeadline(now.Add(d.timeout))
+		d.lastSetAt = now
+	}
+}
+
+// setHard fixes the deadline of every write from now on, including one blocked now.
+func (d *wsDir) setHard(t time.Time) {
+	d.dl.Lock()
+	defer d.dl.Unlock()
+	if d.hard.IsZero() || t.Before(d.hard) {
+		d.hard = t
+	}
+	_ = d.w.SetWriteDeadline(d.hard)
 }
 
 // write relays p, or the part of it up to the next boundary plus the pending close
@@ -49,6 +90,7 @@ func (d *wsDir) write(p []byte) error {
 	if d.stopped {
 		return nil
 	}
+	d.armWrite()
 	if d.pending == nil {
 		d.t.feed(p)
 		_, err := d.w.Write(p)
@@ -72,12 +114,13 @@ func (d *wsDir) write(p []byte) error {
 
 func (d *wsDir) sendPendingLocked() error {
 	d.stopped = true
-	_ = d.w.SetWriteDeadline(time.Now().Add(wsGrace))
 	_, err := d.w.Write(d.pending)
 	return err
 }
 
 // requestClose queues a close frame, sending it now if the stream is between frames.
+// It waits for a write in progress, which its deadline bounds: call it on its own
+// goroutine.
 func (d *wsDir) requestClose(frame []byte) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -91,21 +134,24 @@ func (d *wsDir) requestClose(frame []byte) {
 }
 
 // run is the hijack handler: it owns the client connection until both directions end.
-func (p *wsProxy) run(client net.Conn) {
-	// The server keeps hijacked connections open (KeepHijackedConns, so the chat can
-	// take its sockets over); closing the client is ours on every path.
+func (p *wsProxy) run(hijacked net.Conn) {
+	// On plain HTTP fasthttp's wrapper ignores Close (fasthttp closes the socket after
+	// this handler returns), so closing, deadlines and writes go to the raw
+	// connection; reads stay on the wrapper, whose buffer may hold the client's first
+	// frame.
+	client := rawConn(hijacked)
 	defer client.Close()
 	defer p.finish()
-	if _, err := client.Write(p.head); err != nil {
-		return
-	}
 	p.mu.Lock()
 	p.client = client
-	p.toCli.w = client
-	p.toUp.w = p.up
+	p.toCli.w, p.toCli.timeout = client, p.writeTimeout
+	p.toUp.w, p.toUp.timeout = p.up, p.writeTimeout
 	away := p.away
 	p.mu.Unlock()
 	if away != "" { // went away before the hijack; the upstream side is closed
+		return
+	}
+	if err := p.toCli.write(p.head); err != nil {
 		return
 	}
 	logWS(p.log, "websocket opened", p)
@@ -115,8 +161,16 @@ func (p *wsProxy) run(client net.Conn) {
 		defer wg.Done()
 		p.pump(p.upR, &p.toCli)
 	}()
-	p.pump(client, &p.toUp)
+	p.pump(hijacked, &p.toUp)
 	wg.Wait()
+}
+
+// rawConn unwraps fasthttp's hijacked connection.
+func rawConn(c net.Conn) net.Conn {
+	if u, ok := c.(interface{ UnsafeConn() net.Conn }); ok {
+		return u.UnsafeConn()
+	}
+	return c
 }
 
 // pump copies src into d until either side fails; then it closes both connections,
@@ -149,49 +203,77 @@ func (p *wsProxy) closeConns() {
 
 func (p *wsProxy) finish() {
 	p.closeConns()
+	p.mu.Lock()
+	p.ended = true
+	p.mu.Unlock()
 	p.slot.ws.remove(p)
 	p.endOnce.Do(func() { close(p.done) })
 	logWS(p.log, "websocket closed", p)
 }
 
-// goAway sends both sides a 1001 close frame at their next frame boundary and
-// closes the connections after wsGrace at the latest. Before the hijack handler
-// ran (it may never run if the client vanished) it ends the upstream side at once.
-func (p *wsProxy) goAway(reason string) {
+// markAway records reason as why the socket goes away. newly is false when it was
+// already going away or has ended; started tells whether the hijack handler runs.
+func (p *wsProxy) markAway(reason string) (newly, started bool) {
 	p.mu.Lock()
-	if p.away != "" {
-		p.mu.Unlock()
-		return
+	defer p.mu.Unlock()
+	if p.away != "" || p.ended {
+		return false, false
 	}
 	p.away = reason
-	started := p.client != nil
-	p.mu.Unlock()
-	if started {
-		p.sendClose(reason)
-	} else {
+	return true, p.client != nil
+}
+
+// goAway sends both sides a 1001 close frame at their next frame boundary and
+// closes the connections at deadline at the latest. It does not block: a writer
+// stuck on a peer that stopped reading is bounded by deadline too. Before the
+// hijack handler ran (it may never run if the client vanished) it ends the upstream
+// side at once. It reports whether the socket was newly asked to go away.
+func (p *wsProxy) goAway(reason string, deadline time.Time) bool {
+	newly, started := p.markAway(reason)
+	if !newly {
+		return false
+	}
+	if !started {
 		p.finish()
+		return true
 	}
+	p.toCli.setHard(deadline)
+	p.toUp.setHard(deadline)
+	_ = p.client.SetReadDeadline(deadline)
+	_ = p.up.SetReadDeadline(deadline)
+	go p.toCli.requestClose(closeFrame(closeGoingAway, reason, false))
+	go p.toUp.requestClose(closeFrame(closeGoingAway, reason, true))
+	return true
 }
 
-func (p *wsProxy) sendClose(reason string) {
-	p.toCli.requestClose(closeFrame(closeGoingAway, reason, false))
-	p.toUp.requestClose(closeFrame(closeGoingAway, reason, true))
-	deadline := time.Now().Add(wsGrace)
-	p.mu.Lock()
-	c := p.client
-	p.mu.Unlock()
-	_ = c.SetDeadline(deadline)
-	_ = p.up.SetDeadline(deadline)
-}
-
-// goAwayAll closes every WebSocket in the set and waits (until deadline) for them
-// to end. It returns how many it closed.
+// goAwayAll asks every WebSocket in the set to go away by deadline, without waiting.
+// It returns how many it newly asked.
 func (w *wsSet) goAwayAll(reason string, deadline time.Time) int {
-	list := w.list()
-	for _, p := range list {
-		p.goAway(reason)
+	n := 0
+	for _, p := range w.list() {
+		if p.goAway(reason, deadline) {
+			n++
+		}
 	}
-	for _, p := range list {
+	return n
+}
+
+// closeAll closes every WebSocket still in the set at once, whatever its peers do.
+// It returns how many of them had not been asked to go away before.
+func (w *wsSet) closeAll(reason string) int {
+	n := 0
+	for _, p := range w.list() {
+		if newly, _ := p.markAway(reason); newly {
+			n++
+		}
+		p.closeConns()
+	}
+	return n
+}
+
+// waitEmpty waits until the set is empty or deadline passes.
+func (w *wsSet) waitEmpty(deadline time.Time) bool {
+	for _, p := range w.list() {
 		t := time.NewTimer(max(time.Until(deadline), 0))
 		select {
 		case <-p.done:
@@ -199,5 +281,5 @@ func (w *wsSet) goAwayAll(reason string, deadline time.Time) int {
 		}
 		t.Stop()
 	}
-	return len(list)
+	return w.len() == 0
 }

@@ -13,6 +13,8 @@ $pg_ok || need_pkgs+=(postgresql)
 for tool in systemd-analyze systemd-socket-activate; do
   command -v "$tool" >/dev/null || { need_pkgs+=(systemd); break; }
 done
+# systemd-nspawn boots a real systemd for cmd/edge TestSystemdInNspawn.
+command -v systemd-nspawn >/dev/null || need_pkgs+=(systemd-container)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

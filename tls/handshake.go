@@ -61,7 +61,22 @@ func (m *Manager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 			return nil, &HandshakeError{Code: CodeChallengeMixed, ServerName: name}
 		}
 	}
-	return m.magic.GetCertificate(hello)
+	c, err := m.magic.GetCertificate(hello)
+	if err != nil && !offersACMETLS(hello) {
+		if sc := m.stored.get(name); sc != nil {
+			return sc, nil
+		}
+	}
+	return c, err
+}
+
+func offersACMETLS(hello *tls.ClientHelloInfo) bool {
+	for _, p := range hello.SupportedProtos {
+		if p == ProtoACMETLS1 {
+			return true
+		}
+	}
+	return false
 }
 
 // managedName reports whether host (a SNI value or Host header without port) is one

@@ -25,6 +25,7 @@ type Manager struct {
 	cache   *certmagic.Cache
 	magic   *certmagic.Config
 	tlsConf *tls.Config
+	stored  storedCerts // what storage held at New; a handshake fallback (stored.go)
 	book    *statusBook
 	hosts   atomic.Pointer[hostList] // managed names; replaced by SetHosts
 
@@ -90,6 +91,7 @@ func New(cfg Config, log *zap.Logger) (*Manager, error) {
 		Logger:                    cmLog,
 	})
 	m.magic.Issuers = []certmagic.Issuer{issuer}
+	m.stored = loadStoredCerts(m.storage, issuer.IssuerKey(), s.hosts, log)
 	m.hosts.Store(&hostList{names: s.hosts, set: s.hostSet})
 	m.tlsConf = m.newTLSConfig()
 	return m, nil

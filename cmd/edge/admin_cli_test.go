@@ -50,13 +50,20 @@ func upstreamServer(t *testing.T, color string, healthy bool) string {
 
 func startDaemon(t *testing.T, greenHealthy bool) *daemon {
 	t.Helper()
+	return startDaemonWith(t, upstreamServer(t, "blue", true), upstreamServer(t, "green", greenHealthy))
+}
+
+// startDaemonWith runs the proxy of a one-app config with the given blue and green
+// upstream addresses.
+func startDaemonWith(t *testing.T, blue, green string) *daemon {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "edgecli")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	d := &daemon{socket: filepath.Join(dir, "admin.sock"), configPath: filepath.Join(dir, "edge.yaml"),
-		blue: upstreamServer(t, "blue", true), green: upstreamServer(t, "green", greenHealthy)}
+		blue: blue, green: green}
 	yaml := fmt.Sprintf(`state_dir: %s
 admin_socket: %s
 metrics: ""
@@ -89,6 +96,27 @@ sites:
 	}
 	t.Cleanup(func() { _ = d.proxy.Shutdown(context.Background()) })
 	return d
+}
+
+// TestCLISwitchToDeadLiveColor: "edge switch blue" while blue is live but down exits
+// non-zero and says so; a deploy script must not read "nothing to do".
+func TestCLISwitchToDeadLiveColor(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	d := startDaemonWith(t, dead, upstreamServer(t, "green", true))
+	code, out, errs := runEdge("switch", "blue", "--timeout", "1s", "--socket", d.socket)
+	prefix := "edge switch: web is already on blue (" + dead + "), but blue is not healthy: "
+	if code != 1 || out != "" || !strings.HasPrefix(errs, prefix) || !strings.HasSuffix(errs, "; switch to green once it is ready\n") {
+		t.Fatalf("switch to the dead live color: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	code, out, errs = runEdge("switch", "green", "--socket", d.socket)
+	if code != 0 || !strings.HasPrefix(out, "web now serves from green") {
+		t.Fatalf("switch away from the dead color: exit %d %q %q", code, out, errs)
+	}
 }
 
 func runEdge(args ...string) (int, string, string) {

@@ -118,8 +118,11 @@ func closeActivated(ls []activatedListener) {
 //  2. else by port, against listen.http and listen.https in the config;
 //  3. else by order: the first is http, the second https.
 //
-// Sockets left over are an error, so a mistake in edge.socket is loud.
-func assignListeners(ls []activatedListener, httpAddr, httpsAddr string) (httpLn, httpsLn net.Listener, err error) {
+// Sockets left over are returned as unused. They are not an error: the shipped
+// edge.socket passes :80 and :443, and a plain-HTTP config (https: "", the usual first
+// step before DNS points at the VM, or behind a TLS-terminating balancer) has no use
+// for :443. The caller warns and closes its copy; systemd keeps the socket.
+func assignListeners(ls []activatedListener, httpAddr, httpsAddr string) (httpLn, httpsLn net.Listener, unused []activatedListener) {
 	roles := make([]string, len(ls))
 	named := false
 	for i, l := range ls {
@@ -140,7 +143,6 @@ func assignListeners(ls []activatedListener, httpAddr, httpsAddr string) (httpLn
 			}
 		}
 	}
-	var unused []string
 	for i, l := range ls {
 		switch {
 		case roles[i] == "http" && httpLn == nil:
@@ -148,13 +150,19 @@ func assignListeners(ls []activatedListener, httpAddr, httpsAddr string) (httpLn
 		case roles[i] == "https" && httpsLn == nil:
 			httpsLn = l.ln
 		default:
-			unused = append(unused, fmt.Sprintf("%s (name %q)", l.ln.Addr(), l.name))
+			unused = append(unused, l)
 		}
 	}
-	if len(unused) > 0 {
-		return nil, nil, fmt.Errorf("systemd passed sockets edge has no use for: %s; edge takes one http and one https socket (name them with FileDescriptorName=http / https, or use ports matching listen.http / listen.https)", strings.Join(unused, ", "))
+	return httpLn, httpsLn, unused
+}
+
+// describeListeners names sockets for a log line: "[::]:443 (name "edge.socket")".
+func describeListeners(ls []activatedListener) string {
+	parts := make([]string, len(ls))
+	for i, l := range ls {
+		parts[i] = fmt.Sprintf("%s (name %q)", l.ln.Addr(), l.name)
 	}
-	return httpLn, httpsLn, nil
+	return strings.Join(parts, ", ")
 }
 
 // roleByPort matches a listener's port with the configured addresses' ports.
@@ -190,10 +198,14 @@ func takeActivatedListeners(cfg *config.Config, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("socket activation: %w", err)
 	}
-	httpLn, httpsLn, err := assignListeners(ls, cfg.Proxy.HTTPAddr, cfg.Proxy.HTTPSAddr)
-	if err != nil {
-		closeActivated(ls)
-		return fmt.Errorf("socket activation: %w", err)
+	httpLn, httpsLn, unused := assignListeners(ls, cfg.Proxy.HTTPAddr, cfg.Proxy.HTTPSAddr)
+	if len(unused) > 0 {
+		log.Warn("systemd passed sockets edge has no use for; leaving them unused (systemd keeps them open). "+
+			"edge takes one http and one https socket: name them with FileDescriptorName=http / https, "+
+			"use ports matching listen.http / listen.https, or drop the extra ListenStream= from edge.socket",
+			zap.String("unused", describeListeners(unused)),
+			zap.String("listen.http", cfg.Proxy.HTTPAddr), zap.String("listen.https", cfg.Proxy.HTTPSAddr))
+		closeActivated(unused)
 	}
 	if httpsLn != nil && cfg.Proxy.HTTPSAddr == "" {
 		log.Warn("systemd passed an https socket but listen.https is empty; serving plain HTTP only and leaving it unused",

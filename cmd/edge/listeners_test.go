@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/edge-server/edge/internal/config"
 )
@@ -25,8 +26,12 @@ func listenersChild() int {
 	cfg := config.Default("child.yaml")
 	cfg.Proxy.HTTPAddr, cfg.Proxy.HTTPSAddr = os.Getenv("EDGE_TEST_HTTP"), os.Getenv("EDGE_TEST_HTTPS")
 	rep := childReport{}
-	if err := takeActivatedListeners(cfg, zap.NewNop()); err != nil {
+	core, logs := observer.New(zap.WarnLevel)
+	if err := takeActivatedListeners(cfg, zap.New(core)); err != nil {
 		rep.Err = err.Error()
+	}
+	for _, e := range logs.All() {
+		rep.Warnings = append(rep.Warnings, e.Message+" "+fmt.Sprint(e.ContextMap()))
 	}
 	for _, k := range []string{"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"} {
 		if _, ok := os.LookupEnv(k); ok {
@@ -67,9 +72,10 @@ func listenersChild() int {
 }
 
 type childReport struct {
-	Addrs   []string `json:"addrs"`
-	Err     string   `json:"err"`
-	LeftEnv []string `json:"left_env"`
+	Addrs    []string `json:"addrs"`
+	Err      string   `json:"err"`
+	LeftEnv  []string `json:"left_env"`
+	Warnings []string `json:"warnings"`
 }
 
 // listenTCP opens a real loopback listener and returns it with a dup of its fd.
@@ -132,25 +138,37 @@ func roleAt(t *testing.T, addr string) string {
 func TestSocketActivationHandsOverRealListeners(t *testing.T) {
 	a, fa := listenTCP(t)
 	b, fb := listenTCP(t)
+	c, fc := listenTCP(t)
 	portOf := func(l net.Listener) string { return strconv.Itoa(l.Addr().(*net.TCPAddr).Port) }
+	two, three := []*os.File{fa, fb}, []*os.File{fa, fb, fc}
 	tests := []struct {
-		name       string
-		env        []string
-		wantHTTP   net.Listener
-		wantHTTPS  net.Listener
-		wantFDsEnv bool
+		name      string
+		files     []*os.File
+		env       []string
+		wantHTTP  net.Listener
+		wantHTTPS net.Listener
+		wantWarn  net.Listener // the socket a warning names as unused
 	}{
-		{"by name, https passed first", []string{"LISTEN_FDS=2", "LISTEN_FDNAMES=https:http", "EDGE_TEST_HTTP=:80", "EDGE_TEST_HTTPS=:443"}, b, a, false},
-		{"by port (one unit, default names)", []string{"LISTEN_FDS=2", "LISTEN_FDNAMES=edge.socket:edge.socket",
-			"EDGE_TEST_HTTP=:" + portOf(b), "EDGE_TEST_HTTPS=:" + portOf(a)}, b, a, false},
-		{"by order without names", []string{"LISTEN_FDS=2", "EDGE_TEST_HTTP=:80", "EDGE_TEST_HTTPS=:443"}, a, b, false},
-		{"https socket unused in plain HTTP mode", []string{"LISTEN_FDS=2", "LISTEN_FDNAMES=http:https", "EDGE_TEST_HTTP=:80", "EDGE_TEST_HTTPS="}, a, nil, false},
+		{"by name, https passed first", two, []string{"LISTEN_FDS=2", "LISTEN_FDNAMES=https:http", "EDGE_TEST_HTTP=:80", "EDGE_TEST_HTTPS=:443"}, b, a, nil},
+		{"by port (one unit, default names)", two, []string{"LISTEN_FDS=2", "LISTEN_FDNAMES=edge.socket:edge.socket",
+			"EDGE_TEST_HTTP=:" + portOf(b), "EDGE_TEST_HTTPS=:" + portOf(a)}, b, a, nil},
+		{"by order without names", two, []string{"LISTEN_FDS=2", "EDGE_TEST_HTTP=:80", "EDGE_TEST_HTTPS=:443"}, a, b, nil},
+		{"https socket unused in plain HTTP mode", two, []string{"LISTEN_FDS=2", "LISTEN_FDNAMES=http:https", "EDGE_TEST_HTTP=:80", "EDGE_TEST_HTTPS="}, a, nil, b},
+		// The shipped edge.socket (:80, :443, default names) with https: "" (issue 14).
+		{"shipped unit, plain HTTP: https port unused", two, []string{"LISTEN_FDS=2", "LISTEN_FDNAMES=edge.socket:edge.socket",
+			"EDGE_TEST_HTTP=:" + portOf(a), "EDGE_TEST_HTTPS="}, a, nil, b},
+		{"three sockets: the third is unused", three, []string{"LISTEN_FDS=3", "EDGE_TEST_HTTP=:80", "EDGE_TEST_HTTPS=:443"}, a, b, c},
+		{"two http sockets: the second is unused", two, []string{"LISTEN_FDS=2", "LISTEN_FDNAMES=http:http", "EDGE_TEST_HTTP=:80", "EDGE_TEST_HTTPS=:443"}, a, nil, b},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rep, cmd := startActivated(t, []*os.File{fa, fb}, tt.env...)
+			rep, cmd := startActivated(t, tt.files, tt.env...)
 			if rep.Err != "" || len(rep.LeftEnv) > 0 {
 				t.Fatalf("child: err %q, env left %v", rep.Err, rep.LeftEnv)
+			}
+			if w := strings.Join(rep.Warnings, "\n"); tt.wantWarn == nil && w != "" ||
+				tt.wantWarn != nil && !strings.Contains(w, tt.wantWarn.Addr().String()) {
+				t.Errorf("warnings %q; want one naming %v as unused", w, tt.wantWarn)
 			}
 			want := []string{}
 			for _, w := range []struct {
@@ -177,7 +195,6 @@ func TestSocketActivationHandsOverRealListeners(t *testing.T) {
 func TestSocketActivationRejectsBadHandover(t *testing.T) {
 	_, fa := listenTCP(t)
 	_, fb := listenTCP(t)
-	_, fc := listenTCP(t)
 	regular, err := os.CreateTemp(t.TempDir(), "notasocket")
 	if err != nil {
 		t.Fatal(err)
@@ -204,8 +221,6 @@ func TestSocketActivationRejectsBadHandover(t *testing.T) {
 		{"regular file", []*os.File{regular}, []string{"LISTEN_FDS=1"}, "not a listening socket"},
 		{"udp socket", []*os.File{fudp}, []string{"LISTEN_FDS=1"}, "not a listening socket"},
 		{"names do not match count", []*os.File{fa, fb}, []string{"LISTEN_FDS=2", "LISTEN_FDNAMES=http"}, "1 names for LISTEN_FDS=2"},
-		{"three sockets", []*os.File{fa, fb, fc}, []string{"LISTEN_FDS=3"}, "no use for"},
-		{"two http sockets", []*os.File{fa, fb}, []string{"LISTEN_FDS=2", "LISTEN_FDNAMES=http:http"}, "no use for"},
 		{"meant for another process", []*os.File{fa}, []string{"LISTEN_FDS=1", "EDGE_TEST_LISTEN_PID=1", "LISTEN_PID=1"}, ""},
 		{"pid is garbage", []*os.File{fa}, []string{"LISTEN_FDS=1", "EDGE_TEST_LISTEN_PID=1", "LISTEN_PID=$(reboot)"}, "not a process id"},
 	}

@@ -24,8 +24,14 @@ func opsDaemonSocket(socketFlag, configPath string) string {
 	}
 	if configPath != "" {
 		if data, err := os.ReadFile(configPath); err == nil && len(data) <= config.MaxBytes {
-			if cfg, _ := config.Parse(configPath, data, os.LookupEnv); cfg != nil && cfg.AdminSocket != "" {
+			cfg, _ := config.Parse(configPath, data, os.LookupEnv)
+			if cfg != nil && cfg.AdminSocket != "" {
 				return cfg.AdminSocket
+			}
+			if cfg == nil { // not YAML at all: a typo must not hide the daemon (issue 14)
+				if sock := config.ScanAdminSocket(data, os.LookupEnv); sock != "" {
+					return sock
+				}
 			}
 		}
 	}

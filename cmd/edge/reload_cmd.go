@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/edge-server/edge/internal/config"
@@ -37,6 +38,13 @@ func cmdReload(args []string, stdout, stderr io.Writer) int {
 	reply, err := opsAdminCall(ctx, sock, "POST", "/reload", strings.NewReader("{}"))
 	if err != nil {
 		fmt.Fprintf(stderr, "edge reload: %v\n", err)
+		if *socket == "" { // the file may be why its admin_socket was not found
+			if data, rerr := readConfigFile(*path); rerr == nil {
+				if _, perr := config.Parse(*path, data, os.LookupEnv); perr != nil {
+					fmt.Fprintf(stderr, "%s also has problems:\n%v\n", *path, perr)
+				}
+			}
+		}
 		return 1
 	}
 	msg := adminMessage(reply.Body)

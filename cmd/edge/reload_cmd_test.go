@@ -111,6 +111,33 @@ func TestReloadVerbFindsTheSocketInTheConfig(t *testing.T) {
 	}
 }
 
+// TestReloadVerbAfterYAMLSyntaxError is issue 14: ExecReload runs `edge reload
+// --config /etc/edge/edge.yaml`; after a typo that breaks the YAML the CLI must still
+// reach the daemon named by admin_socket, and the verdict must be the syntax error
+// with file:line, not "edge is not running".
+func TestReloadVerbAfterYAMLSyntaxError(t *testing.T) {
+	dir := shortSocketDir(t)
+	socket := filepath.Join(dir, "admin.sock")
+	cfgPath := filepath.Join(dir, "edge.yaml")
+	adminStandIn(t, socket, reloadHandler(func(context.Context) error { _, err := loadConfig(cfgPath); return err }))
+	broken := "admin_socket: " + socket + "\napps:\n  web: { blue: 127.0.0.1:3000\nsites: [\n"
+	if err := os.WriteFile(cfgPath, []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runEdgeCLI("reload", "--config", cfgPath)
+	if code != 1 || out != "" || !strings.Contains(errOut, "rejected; edge keeps serving the previous one") ||
+		!strings.Contains(errOut, "edge.yaml:") || !strings.Contains(errOut, "not valid YAML") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want the YAML error with file:line", code, out, errOut)
+	}
+	// No daemon at all: the CLI says so and names the file's own problem.
+	gone := filepath.Join(dir, "gone.sock")
+	_ = os.WriteFile(cfgPath, []byte("admin_socket: "+gone+"\nsites: [\n"), 0o644)
+	code, _, errOut = runEdgeCLI("reload", "--config", cfgPath)
+	if code != 1 || !strings.Contains(errOut, gone) || !strings.Contains(errOut, "also has problems") || !strings.Contains(errOut, "not valid YAML") {
+		t.Errorf("no daemon: exit %d, stderr %q", code, errOut)
+	}
+}
+
 func TestReloadVerbFailures(t *testing.T) {
 	dir := shortSocketDir(t)
 	stale := filepath.Join(dir, "stale.sock")

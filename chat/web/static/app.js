@@ -317,7 +317,7 @@
         if (f.room !== room || !Array.isArray(f.messages)) break;
         const first = !S.joined && S.lastId === null;
         const after = S.joinAfter;
-        S.joined = true; S.backoff = 0;
+        S.joined = true; S.backoff = 0; S.joinTries = 0;
         status('');
         if (after === null && (f.has_more === false || f.messages.length === 0)) markStart();
         addLive(f.messages, first);
@@ -342,6 +342,15 @@
         const p = f.client_id != null ? S.pending.get(f.client_id) : null;
         if (f.code === 'unauthorized') { S.renew = true; if (S.ws) S.ws.close(); break; }
         if (p && f.code === 'not_joined') { p.sentAt = 0; sendFrame(joinFrame()); break; } // resent after history
+        if (!p && f.code === 'unavailable' && f.room === room) {
+          // The join was refused (store not reachable yet): no live messages come until a
+          // join succeeds, so join again, with backoff, from the newest id seen.
+          const n = S.joinTries = (S.joinTries || 0) + 1;
+          const gen = S.gen;
+          setTimeout(() => { if (gen === S.gen) sendFrame(joinFrame()); }, Math.min(10000, 250 * 2 ** n) * (0.75 + Math.random() / 2));
+          status(String(f.message || f.code), true, 6000);
+          break;
+        }
         if (p) onSendError(p, f);
         else status(String(f.message || f.code || 'error'), true, 6000);
         break;
