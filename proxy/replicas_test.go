@@ -3,6 +3,8 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"net"
 	"strings"
 	"sync"
@@ -70,7 +72,7 @@ func replicaStatus(s *Server, c Color, i int) ReplicaStatus {
 }
 
 // load runs workers doing GETs until stop closes, counting answers by body and
-// failures (anything but 200 or a transport error) with their first example.
+// failures (anything accept refuses, or a transport error) with their first example.
 type load struct {
 	bodies   sync.Map // body -> *atomic.Int64
 	total    atomic.Int64
@@ -78,37 +80,71 @@ type load struct {
 	firstErr atomic.Value
 	wg       sync.WaitGroup
 	stop     chan struct{}
+
+	mu        sync.Mutex
+	latencies []time.Duration
 }
 
 func startLoad(s *Server, workers int, path string) *load {
+	return startLoadWith(s, workers, func(w int, req *fasthttp.Request) { req.SetRequestURI("http://a" + path) }, nil)
+}
+
+// startLoadWith lets the caller build each request (worker index w) and decide
+// which answers pass (nil: only 200).
+func startLoadWith(s *Server, workers int, build func(w int, req *fasthttp.Request), accept func(resp *fasthttp.Response) bool) *load {
 	l := &load{stop: make(chan struct{})}
-	for range workers {
+	if accept == nil {
+		accept = func(resp *fasthttp.Response) bool { return resp.StatusCode() == 200 }
+	}
+	for w := range workers {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
 			c := &fasthttp.HostClient{Addr: s.HTTPAddr(), MaxConns: 1, ReadTimeout: 30 * time.Second}
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
 			for {
 				select {
 				case <-l.stop:
 					return
 				default:
 				}
-				code, body, err := tryGet(c, "a", path)
+				req.Reset()
+				build(w, req)
+				start := time.Now()
+				err := c.Do(req, resp)
+				took := time.Since(start)
 				l.total.Add(1)
-				if err != nil || code != 200 {
+				l.mu.Lock()
+				l.latencies = append(l.latencies, took)
+				l.mu.Unlock()
+				if err != nil || !accept(resp) {
 					l.failures.Add(1)
 					if err == nil {
-						err = errors.New(body)
+						err = fmt.Errorf("%d %s", resp.StatusCode(), resp.Body())
 					}
 					l.firstErr.CompareAndSwap(nil, err)
 					continue
 				}
-				n, _ := l.bodies.LoadOrStore(body, new(atomic.Int64))
+				n, _ := l.bodies.LoadOrStore(string(resp.Body()), new(atomic.Int64))
 				n.(*atomic.Int64).Add(1)
 			}
 		}()
 	}
 	return l
+}
+
+// percentile returns the p-th percentile (0–100) of the latencies so far.
+func (l *load) percentile(p float64) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.latencies) == 0 {
+		return 0
+	}
+	d := slices.Clone(l.latencies)
+	slices.Sort(d)
+	return d[min(len(d)-1, int(float64(len(d))*p/100))]
 }
 
 func (l *load) finish(t *testing.T) {

@@ -14,13 +14,18 @@ import (
 
 func init() {
 	register("switch", "move an app's traffic to a color after health checks, then drain the old one", cmdSwitch)
-	register("rollback", "move an app's traffic back to the previous color", cmdRollback)
+	register("rollback", "move an app's traffic back to the previous color, or end a canary", cmdRollback)
 }
 
 func cmdSwitch(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("switch", "switch COLOR [--app NAME] [--timeout D] [--socket PATH | --config FILE]", stdout)
+	fs := newFlags("switch", "switch COLOR [--app NAME] [--timeout D] [--weight N] [--min-healthy N] [--socket PATH | --config FILE]\n\n"+
+		"  edge switch green              every visitor to green (completes a canary), then drain blue\n"+
+		"  edge switch green --weight 10  canary: 10% of visitors (sticky, by cookie or address) to green\n"+
+		"  edge rollback                  back to the previous color, or end a canary", stdout)
 	app := fs.String("app", "", "app to switch (may be left out when there is one app)")
 	timeout := fs.Duration("timeout", 0, "how long COLOR may take to pass its health checks (default: the daemon's, 10s)")
+	weight := fs.Int("weight", 0, "canary: send this percentage (1-99) of visitors to COLOR; nothing drains")
+	minHealthy := fs.Int("min-healthy", 0, "go ahead when this many of COLOR's replicas are healthy (default: all)")
 	sock := addSocketFlags(fs)
 	pos, code, done := parseInterspersed(fs, args, stderr)
 	if done {
@@ -45,6 +50,16 @@ func cmdSwitch(args []string, stdout, stderr io.Writer) int {
 	if *timeout > 0 {
 		req["timeout"] = timeout.String()
 	}
+	// Set values go to the daemon as they are: it refuses what is out of range with
+	// one sentence (exit 1), the same for the CLI and the admin API.
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "weight":
+			req["weight"] = *weight
+		case "min-healthy":
+			req["min_healthy"] = *minHealthy
+		}
+	})
 	return runSwitch("switch", "/switch", req, sock, stdout, stderr)
 }
 
@@ -73,9 +88,9 @@ func cmdRollback(args []string, stdout, stderr io.Writer) int {
 	return runSwitch("rollback", "/rollback", req, sock, stdout, stderr)
 }
 
-// runSwitch sends a switch or rollback and prints the daemon's one-line report. It
-// waits as long as the daemon needs (health checks, then the drain period); Ctrl-C
-// stops waiting but not the switch.
+// runSwitch sends a switch, rollback (or any admin POST answered with a message) and
+// prints the daemon's one-line report. It waits as long as the daemon needs (health
+// checks, then the drain period); Ctrl-C stops waiting but not the switch.
 func runSwitch(verb, path string, req map[string]any, sf *socketFlags, stdout, stderr io.Writer) int {
 	socket, err := sf.resolve()
 	if err != nil {
@@ -84,11 +99,13 @@ func runSwitch(verb, path string, req map[string]any, sf *socketFlags, stdout, s
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	var res proxy.SwitchResult
+	var res struct {
+		Message string `json:"message"`
+	}
 	start := time.Now()
 	if err := newAdminClient(socket).call(ctx, "POST", path, req, &res); err != nil {
 		if ctx.Err() != nil {
-			fmt.Fprintf(stderr, "edge %s: stopped waiting after %s; edge finishes the switch on its own (see 'edge status')\n", verb, time.Since(start).Round(time.Millisecond))
+			fmt.Fprintf(stderr, "edge %s: stopped waiting after %s; edge finishes the %s on its own (see 'edge status')\n", verb, time.Since(start).Round(time.Millisecond), verb)
 			return 1
 		}
 		fmt.Fprintf(stderr, "edge %s: %v\n", verb, err)
