@@ -66,7 +66,9 @@ func decodeStrict(body []byte, v any, emptyOK bool) *Error {
 }
 
 // decodeTimeout accepts "30s" style strings or a number of seconds.
-func decodeTimeout(raw json.RawMessage) (time.Duration, *Error) { return decodeDuration(raw, "timeout") }
+func decodeTimeout(raw json.RawMessage) (time.Duration, *Error) {
+	return decodeDuration(raw, "timeout")
+}
 
 // decodeDuration reads the duration field name: "30s" style strings or a number of
 // seconds, more than 0 and at most 10 minutes.
