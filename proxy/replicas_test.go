@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fasthttp/websocket"
 	"github.com/valyala/fasthttp"
 )
 
@@ -302,6 +303,37 @@ func TestReplicaConfigRefused(t *testing.T) {
 		_, err := New(Config{HTTPAddr: "127.0.0.1:0", Apps: []AppConfig{{Name: "web", Blue: tt.blue, Green: tt.green}}}, nil)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%v/%v: %v, want %q", tt.blue, tt.green, err, tt.want)
+		}
+	}
+}
+
+// TestWebSocketStaysOnItsReplica: WebSockets spread over the replicas, and each one
+// keeps talking to the replica it started on while other traffic takes turns.
+func TestWebSocketStaysOnItsReplica(t *testing.T) {
+	b1, b2 := startUpstream(t, "b1"), startUpstream(t, "b2")
+	wsEcho(b1)
+	wsEcho(b2)
+	cfg := oneApp(b1, startUpstream(t, "green"), shortTempDir(t))
+	cfg.Apps[0].Blue = []string{b1.addr, b2.addr}
+	s := startProxy(t, cfg)
+	conns := make([]*websocket.Conn, 4)
+	first := make([]string, 4)
+	seen := map[string]bool{}
+	for i := range conns {
+		conns[i] = dialWS(t, s, "/ws")
+		first[i], _, _ = strings.Cut(echo(t, conns[i], "hello"), ":")
+		seen[first[i]] = true
+	}
+	if !seen["b1"] || !seen["b2"] {
+		t.Fatalf("4 WebSockets went to %v; want both replicas", seen)
+	}
+	c := client(s)
+	for round := range 20 {
+		get(t, c, "a", "/")
+		for i, ws := range conns {
+			if got, _, _ := strings.Cut(echo(t, ws, fmt.Sprint(round)), ":"); got != first[i] {
+				t.Fatalf("websocket %d moved from %s to %s", i, first[i], got)
+			}
 		}
 	}
 }
