@@ -113,6 +113,10 @@ func (a *adminServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeAdminError(w, e)
 			return
 		}
+		if cmd.auto != nil {
+			a.answer(w, func() (*SwitchResult, error) { return a.s.SwitchAuto(r.Context(), cmd.app, cmd.color, *cmd.auto) })
+			return
+		}
 		a.answer(w, func() (*SwitchResult, error) { return a.s.SwitchWith(r.Context(), cmd.app, cmd.color, cmd.opts) })
 	case "/rollback":
 		cmd, e := decodeRollback(body)

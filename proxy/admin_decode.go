@@ -25,6 +25,15 @@ type SwitchRequest struct {
 	Timeout    json.RawMessage `json:"timeout,omitempty"`
 	Weight     *int            `json:"weight,omitempty"`
 	MinHealthy *int            `json:"min_healthy,omitempty"`
+	Auto       *AutoRequest    `json:"auto,omitempty"`
+}
+
+// AutoRequest asks for an automatic canary (Server.SwitchAuto); empty fields get its
+// defaults. Hold is a duration such as "60s" (or a number of seconds).
+type AutoRequest struct {
+	Steps        []int           `json:"steps,omitempty"`
+	Hold         json.RawMessage `json:"hold,omitempty"`
+	MaxErrorRise float64         `json:"max_error_rise,omitempty"`
 }
 
 // RollbackRequest is the body of POST /rollback; the body may also be empty.
@@ -39,6 +48,7 @@ type switchCommand struct {
 	color   Color
 	timeout time.Duration
 	opts    SwitchOptions
+	auto    *AutoOptions
 }
 
 func badRequest(format string, args ...any) *Error {
@@ -135,6 +145,25 @@ func decodeSwitch(body []byte) (switchCommand, *Error) {
 			return switchCommand{}, badRequest("min_healthy %d must be at least 1 (and at most %d)", *req.MinHealthy, MaxReplicas)
 		}
 		cmd.opts.MinHealthy = *req.MinHealthy
+	}
+	if req.Auto != nil {
+		if req.Weight != nil {
+			return switchCommand{}, badRequest("weight and auto do not go together: auto chooses the weights (auto.steps)")
+		}
+		hold, e := decodeDuration(req.Auto.Hold, "auto.hold")
+		if e != nil {
+			return switchCommand{}, e
+		}
+		if req.Auto.MaxErrorRise < 0 || req.Auto.MaxErrorRise > 100 {
+			return switchCommand{}, badRequest("auto.max_error_rise %v must be from 0 to 100 percentage points", req.Auto.MaxErrorRise)
+		}
+		for i, w := range req.Auto.Steps {
+			if w < 1 || w > MaxWeight || i > 0 && w <= req.Auto.Steps[i-1] {
+				return switchCommand{}, badRequest("auto.steps %v must rise, each from 1 to %d", req.Auto.Steps, MaxWeight)
+			}
+		}
+		cmd.auto = &AutoOptions{Steps: req.Auto.Steps, Hold: hold, MaxErrorRise: req.Auto.MaxErrorRise,
+			Timeout: t, MinHealthy: cmd.opts.MinHealthy}
 	}
 	return cmd, nil
 }

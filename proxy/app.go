@@ -24,6 +24,14 @@ func (c Color) String() string {
 	return "blue"
 }
 
+// colorIndex maps a color name from Color.String back to the color.
+func colorIndex(name string) Color {
+	if name == "green" {
+		return Green
+	}
+	return Blue
+}
+
 // Other returns the other color.
 func (c Color) Other() Color { return 1 - c }
 

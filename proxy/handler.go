@@ -156,6 +156,9 @@ func (s *Server) done(ctx *fasthttp.RequestCtx, st *site, a *app, color string, 
 	}
 	if a != nil {
 		appName = a.name
+		if color != "" {
+			a.pools[colorIndex(color)].countAnswer(status)
+		}
 	}
 	s.cfg.Metrics.RequestDone(siteName, appName, color, status, d)
 	if s.access == nil {

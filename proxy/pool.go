@@ -27,6 +27,18 @@ type pool struct {
 	inFlight atomic.Int64  // requests (and WebSocket handshakes) of this color in progress
 	done     atomic.Uint64 // requests of this color finished since start
 	next     atomic.Uint32 // where the next pick starts looking, so ties take turns
+
+	// answered and failed count this color's answers and its 5xx ones (edge's own
+	// 502/504 included), for comparing the colors during a canary.
+	answered, failed atomic.Uint64
+}
+
+// countAnswer records one answer of this color with its status code.
+func (p *pool) countAnswer(status int) {
+	p.answered.Add(1)
+	if status >= 500 {
+		p.failed.Add(1)
+	}
 }
 
 func newPool(appName string, c Color, addrs []string, l Limits, h HealthConfig, m Metrics, st *appState, hc HealthConsumer) *pool {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/edge-server/edge/proxy"
@@ -21,11 +23,16 @@ func cmdSwitch(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("switch", "switch COLOR [--app NAME] [--timeout D] [--weight N] [--min-healthy N] [--socket PATH | --config FILE]\n\n"+
 		"  edge switch green              every visitor to green (completes a canary), then drain blue\n"+
 		"  edge switch green --weight 10  canary: 10% of visitors (sticky, by cookie or address) to green\n"+
+		"  edge switch green --auto       canary 10%, 25%, 50% (1m each), back to blue if green's 5xx rate is worse, else complete\n"+
 		"  edge rollback                  back to the previous color, or end a canary", stdout)
 	app := fs.String("app", "", "app to switch (may be left out when there is one app)")
 	timeout := fs.Duration("timeout", 0, "how long COLOR may take to pass its health checks (default: the daemon's, 10s)")
 	weight := fs.Int("weight", 0, "canary: send this percentage (1-99) of visitors to COLOR; nothing drains")
 	minHealthy := fs.Int("min-healthy", 0, "go ahead when this many of COLOR's replicas are healthy (default: all)")
+	auto := fs.Bool("auto", false, "canary in --steps, each held --hold; back to the live color when COLOR's 5xx rate is worse by more than --max-error-rise points; else complete")
+	steps := fs.String("steps", "", "with --auto: canary weights, e.g. 10,25,50 (default 10,25,50)")
+	hold := fs.Duration("hold", 0, "with --auto: how long each step runs before the colors are compared (default 1m)")
+	maxRise := fs.Float64("max-error-rise", 0, "with --auto: percentage points of 5xx COLOR may have above the live color (default 5)")
 	sock := addSocketFlags(fs)
 	pos, code, done := parseInterspersed(fs, args, stderr)
 	if done {
@@ -60,7 +67,41 @@ func cmdSwitch(args []string, stdout, stderr io.Writer) int {
 			req["min_healthy"] = *minHealthy
 		}
 	})
+	if *auto {
+		a, err := autoRequest(*steps, *hold, *maxRise)
+		if err != nil {
+			fmt.Fprintf(stderr, "edge switch: %v\n", err)
+			return 2
+		}
+		req["auto"] = a
+	} else if *steps != "" || *hold != 0 || *maxRise != 0 {
+		fmt.Fprintf(stderr, "edge switch: --steps, --hold and --max-error-rise go with --auto\n")
+		return 2
+	}
 	return runSwitch("switch", "/switch", req, sock, stdout, stderr)
+}
+
+// autoRequest builds the "auto" object of POST /switch; the daemon checks ranges.
+func autoRequest(steps string, hold time.Duration, maxRise float64) (map[string]any, error) {
+	a := map[string]any{}
+	if steps != "" {
+		var list []int
+		for _, f := range strings.Split(steps, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				return nil, fmt.Errorf("--steps %q is not a list of percentages such as 10,25,50", steps)
+			}
+			list = append(list, n)
+		}
+		a["steps"] = list
+	}
+	if hold != 0 {
+		a["hold"] = hold.String()
+	}
+	if maxRise != 0 {
+		a["max_error_rise"] = maxRise
+	}
+	return a, nil
 }
 
 func cmdRollback(args []string, stdout, stderr io.Writer) int {

@@ -79,4 +79,14 @@ func TestCLITrafficVerbs(t *testing.T) {
 	if code, _, errs := runEdge("maintenance", "maybe", "--socket", d.socket); code != 2 || !strings.Contains(errs, "say on or off") {
 		t.Fatalf("maintenance maybe: %d %q", code, errs)
 	}
+	code, out, errs = runEdge("switch", "green", "--auto", "--steps", "10,50", "--hold", "200ms", "--socket", d.socket)
+	if st := status(); code != 0 || !strings.HasPrefix(out, "web now serves from green") || st.Active != "green" || st.Weight != 0 {
+		t.Fatalf("switch --auto: %d %q %q %+v", code, out, errs, st)
+	}
+	if code, _, errs := runEdge("switch", "blue", "--auto", "--steps", "50,10", "--socket", d.socket); code != 1 || !strings.Contains(errs, "must rise") {
+		t.Fatalf("switch --auto with falling steps: %d %q", code, errs)
+	}
+	if code, _, errs := runEdge("switch", "blue", "--hold", "1s", "--socket", d.socket); code != 2 || !strings.Contains(errs, "go with --auto") {
+		t.Fatalf("--hold without --auto: %d %q", code, errs)
+	}
 }
