@@ -33,9 +33,6 @@ type AutoOptions struct {
 	MinHealthy int
 }
 
-// CodeCanaryFailed is returned when an automatic canary was rolled back.
-const CodeCanaryFailed = "canary_failed"
-
 // SwitchAuto rolls color out step by step: a canary at each weight of o.Steps, held
 // for o.Hold; after each hold the canary color's 5xx rate during the step is compared
 // with the live color's, and when it is worse by more than o.MaxErrorRise points
