@@ -84,7 +84,7 @@ func newPromMetrics() *promMetrics {
 	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "edge_http_request_duration_seconds",
 		Help: "Time from request read to response written.", Buckets: latencyBuckets}, []string{"site", "app", "color"})
 	m.upstreamHealthy = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "edge_upstream_healthy",
-		Help: "1 when the upstream passes health checks, else 0."}, []string{"app", "color"})
+		Help: "1 when every replica of the color passes its health checks, else 0."}, []string{"app", "color"})
 	m.activeColor = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "edge_active_color",
 		Help: "1 for the color that receives an app's traffic, 0 for the other."}, []string{"app", "color"})
 	m.switches = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edge_switches_total",
