@@ -354,3 +354,37 @@ func TestTrafficStateSurvivesRestart(t *testing.T) {
 		t.Fatalf("maintenance after restart: %d", code)
 	}
 }
+
+// TestTrafficStateSurvivesReload: a reload that adds a replica keeps the canary,
+// pause and maintenance, and the new replica takes its share once healthy.
+func TestTrafficStateSurvivesReload(t *testing.T) {
+	s, _, _, cfg := pausedApp(t)
+	ctx := context.Background()
+	if _, err := s.SwitchWith(ctx, "", Green, SwitchOptions{Weight: 20}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Maintenance(ctx, "", true, "later"); err != nil {
+		t.Fatal(err)
+	}
+	b2 := startUpstream(t, "blue2")
+	cfg.Apps[0].Blue = append(cfg.Apps[0].Blue, b2.addr)
+	if err := s.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
+	st := s.Status().Apps[0]
+	if st.Weight != 20 || !st.Maintenance || st.Message != "later" || len(st.Slots.Blue.Replicas) != 2 {
+		t.Fatalf("after reload %+v", st)
+	}
+	if _, err := s.Maintenance(ctx, "", false, ""); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "blue2 healthy", func() bool { return s.Status().Apps[0].Slots.Blue.HealthyReplicas == 2 })
+	c := client(s)
+	got := map[string]int{}
+	for v := range 200 {
+		got[visitorGet(t, c, v)]++
+	}
+	if got["blue2"] == 0 || got["blue"] == 0 || got["green"] == 0 {
+		t.Fatalf("after reload visitors went to %v", got)
+	}
+}
