@@ -88,10 +88,14 @@ chat:
   origins: [http://127.0.0.1:${HTTP_PORT[edge]}]
   nickname_locale: en
   # chatload spreads its clients over only 8 source addresses and sends far faster
-  # than a person: lift the per-IP cap and the per-connection rate for the benchmark.
+  # than a person: lift the per-IP cap, the per-connection rate and the per-address
+  # session and room-creation limits for the benchmark.
   max_conns_per_ip: 20000
   message_rate: 100000
   message_burst: 100000
+  session_rate: 100000
+  session_burst: 100000
+  rooms_per_addr_hour: 100000
 EOF
 mkdir -p "$WORK/edge/state"
 if ! "$EDGE_BIN" validate --config "$WORK/edge/edge.yaml" >"$WORK/validate.log" 2>&1; then

@@ -61,6 +61,14 @@ func TestConcurrentSendersEveryAckStoredOnce(t *testing.T) {
 					case "ack":
 						acked[i] = append(acked[i], f.ID)
 					case "error":
+						// unavailable is the store's "try again" (a loaded machine can
+						// hit the writer's database time limits): the protocol's answer
+						// is a resend with the same client_id, which must not duplicate.
+						var j int
+						if _, err := fmt.Sscanf(f.ClientID, "c%d", &j); f.Code == "unavailable" && err == nil {
+							c.say("busy", f.ClientID, fmt.Sprintf("sender %d message %d", i, j))
+							continue
+						}
 						t.Errorf("sender %d got error %s: %s", i, f.Code, f.Text)
 						return
 					}

@@ -97,11 +97,24 @@ type Config struct {
 	// and interval a third of it, 2 probes) on edge's sockets, and the same through
 	// tcp_user_timeout / tcp_keepalives_* on Postgres's side of each session. Default 3s.
 	DBDeadPeerTimeout time.Duration
-	// PoolSize is the number of pooled database connections (plus one LISTEN connection).
+	// PoolSize is the number of pooled database connections (plus two LISTEN connections:
+	// messages and moderation events).
 	// Default 8.
 	PoolSize int
 	// PresenceDelay coalesces presence broadcasts of a room. Default 500ms.
 	PresenceDelay time.Duration
+	// SessionRate and SessionBurst are the token bucket for POST api/session per client
+	// address (the socket peer; IPv6 by /64): sessions per second and bucket size. An
+	// empty bucket answers 429 with Retry-After. Defaults 1 and 20.
+	SessionRate  float64
+	SessionBurst int
+	// RoomsPerAddrHour caps the rooms one address (IPv6: /64) may create per hour; a
+	// join creates a room when nobody is in it on this instance. Default 30.
+	RoomsPerAddrHour int
+	// MaxTrackedAddrs bounds the addresses the two limits above remember. Default 100000.
+	MaxTrackedAddrs int
+	// Filter is the optional word filter on sends (Hub.SetFilter replaces it). Default none.
+	Filter FilterConfig
 	// MemoryStoreMax is how many messages the in-memory store keeps. Default 100000.
 	MemoryStoreMax int
 	// InstanceID names this hub in NOTIFY payloads. Default: random.
@@ -162,6 +175,12 @@ func (c Config) withDefaults() Config {
 	setDur(&c.DBDeadPeerTimeout, 3*time.Second)
 	setDur(&c.PresenceDelay, 500*time.Millisecond)
 	setInt(&c.MemoryStoreMax, 100000)
+	if c.SessionRate <= 0 {
+		c.SessionRate = 1
+	}
+	setInt(&c.SessionBurst, 20)
+	setInt(&c.RoomsPerAddrHour, 30)
+	setInt(&c.MaxTrackedAddrs, 100000)
 	if c.Metrics == nil {
 		c.Metrics = nopMetrics{}
 	}

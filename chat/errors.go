@@ -23,6 +23,10 @@ const (
 	CodeNotFound       Code = "not_found"
 	CodeMethod         Code = "method_not_allowed"
 	CodeInternal       Code = "internal"
+	CodeBanned         Code = "banned"     // this user or address is banned (the socket is closed with 4003)
+	CodeRoomLimit      Code = "room_limit" // this address created too many rooms in the last hour
+	CodeFiltered       Code = "filtered"   // the content matched the configured word filter
+	CodeHeld           Code = "held"       // the content matched the filter and waits for an operator's review
 )
 
 // Error is a client-facing error: a stable code and a plain sentence.
@@ -54,4 +58,5 @@ const (
 	CloseInternal     = 1011
 	CloseTryAgain     = 1013 // slow consumer: send queue overflowed; reconnect with "after"
 	CloseUnauthorized = 4001 // bad token: fetch a new session, then reconnect
+	CloseBanned       = 4003 // the user or address is banned: do not reconnect
 )

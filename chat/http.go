@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -172,6 +173,13 @@ func (h *Hub) session(ctx *fasthttp.RequestCtx) {
 		h.jsonError(ctx, fasthttp.StatusForbidden, errorf(CodeForbidden, "this origin may not use the chat"))
 		return
 	}
+	ip, _ := netip.AddrFromSlice(ctx.RemoteIP()) // the socket peer, never X-Forwarded-For
+	ip = ip.Unmap()
+	if ok, wait := h.mod.sessions.take(ip, time.Now()); !ok {
+		ctx.Response.Header.Set("Retry-After", strconv.Itoa(retryAfter(wait)))
+		h.jsonError(ctx, fasthttp.StatusTooManyRequests, errorf(CodeRateLimited, "too many sessions from this address; retry in %d s", retryAfter(wait)))
+		return
+	}
 	body := ctx.Request.Body()
 	if len(body) > maxSessionBody {
 		h.jsonError(ctx, fasthttp.StatusRequestEntityTooLarge, errorf(CodeTooLarge, "the body is limited to %d bytes", maxSessionBody))
@@ -189,6 +197,10 @@ func (h *Hub) session(ctx *fasthttp.RequestCtx) {
 		anon = newAnonID()
 	} else if !validAnonID(anon) {
 		h.jsonError(ctx, fasthttp.StatusBadRequest, errorf(CodeBadRequest, "anon_id must be 16 to 128 characters of A-Z a-z 0-9 _ -"))
+		return
+	}
+	if e := h.mod.banned(userIDFor(anon), ip); e != nil {
+		h.jsonError(ctx, fasthttp.StatusForbidden, e)
 		return
 	}
 	token, u, exp, err := h.id.issue(anon, time.Now())

@@ -30,6 +30,7 @@ type Hub struct {
 	writer  *writer
 	rooms   *rooms
 	assets  *assets
+	mod     *moderation // moderation.go
 
 	upgrader websocket.FastHTTPUpgrader
 	origins  map[string]bool
@@ -82,6 +83,9 @@ func New(cfg Config, log *zap.Logger) (*Hub, error) {
 		cfg.InstanceID, log); err != nil {
 		return nil, err
 	}
+	if h.mod, err = newModeration(h); err != nil {
+		return nil, fmt.Errorf("chat config: %w", err)
+	}
 	h.initHTTP()
 	h.writer = newWriter(h.st, &h.cfg, log, h.deliver)
 	h.bgCtx, h.bgCancel = context.WithCancel(context.Background())
@@ -118,7 +122,8 @@ func (h *Hub) Start() error {
 	h.writer.init(ctx, err == nil)
 	h.writer.start()
 	h.startWorkers()
-	h.bg.Add(2)
+	h.bg.Add(3)
+	go func() { defer h.bg.Done(); h.mod.run(h.bgCtx) }()
 	go func() { defer h.bg.Done(); h.st.listen(h.bgCtx, h.writer.notify) }()
 	go func() { defer h.bg.Done(); h.pinger(h.bgCtx) }()
 	h.started.Store(true)

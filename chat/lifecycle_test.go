@@ -177,7 +177,7 @@ func TestMigrationsAdoptTheSeedTableAndRunOnce(t *testing.T) {
 		}
 	}
 	var versions int
-	if err := conn.QueryRow(ctx, "SELECT count(*) FROM chat_schema_migrations").Scan(&versions); err != nil || versions != 2 {
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM chat_schema_migrations").Scan(&versions); err != nil || versions != 4 {
 		t.Fatalf("%d migrations recorded (%v)", versions, err)
 	}
 	srv := chattest.Start(t, chat.Config{DatabaseURL: db.URL}, nil)

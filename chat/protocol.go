@@ -17,6 +17,9 @@ type Message struct {
 	Content   string    `json:"content"`
 	CreatedAt time.Time `json:"created_at"`
 	ClientID  string    `json:"client_id"`
+	// Deleted marks a message an operator removed: Content is empty, the UI shows a
+	// placeholder. Omitted when false.
+	Deleted bool `json:"deleted,omitempty"`
 }
 
 // clientFrame is every field a client frame may carry.

@@ -116,10 +116,20 @@ func (s *session) dropAhead() {
 	s.ahead, s.aheadPos, s.aheadEnd = nil, 0, 0
 }
 
-// greet queues the first frames: welcome, or the token error and a 4001 close.
+// greet queues the first frames: welcome, or the token error and a 4001 close (4003
+// for a banned user or address).
 func (s *session) greet() {
+	if s.authErr == nil {
+		// Checked once registered: a ban stored after this check closes the session
+		// when it is enforced, one stored before it is seen here.
+		s.authErr = s.h.mod.banned(s.user.ID, s.ip)
+	}
 	if s.authErr != nil {
 		s.enqueue(errFrame(s.authErr, "", ""))
+		if s.authErr.Code == CodeBanned {
+			s.closeWith(CloseBanned, "banned")
+			return
+		}
 		s.closeWith(CloseUnauthorized, "unauthorized")
 		return
 	}
@@ -329,12 +339,19 @@ func (s *session) join(room string, after *int64) {
 			s.refuse(errorf(CodeTooManyRooms, "a connection may join at most %d rooms", s.h.cfg.MaxRoomsPerConn), "", room)
 			return
 		}
+		if s.h.rooms.get(room) == nil && !s.h.mod.newRooms.allow(s.ip, room, time.Now()) {
+			s.refuse(errorf(CodeRoomLimit, "this address created too many rooms in the last hour; join an existing one"), "", room)
+			return
+		}
 		m = s.h.rooms.join(s, room)
 		s.joined = append(s.joined, m)
 	}
 	gen := m.startReplay()
 	// The replay runs on its own goroutine so the reader's stack stays small.
 	go s.h.replay(m, gen, after)
+	if after != nil {
+		go s.h.replayDeletions(m, *after)
+	}
 }
 
 func (s *session) leave(m *member) {
@@ -355,9 +372,18 @@ func (s *session) send(f clientFrame) {
 		s.refuse(e, f.ClientID, f.Room)
 		return
 	}
+	match, hold := s.h.mod.filter.Load().check(content)
+	if match && !hold {
+		s.refuse(errFiltered, f.ClientID, f.Room)
+		return
+	}
 	msg := Message{
 		Room: f.Room, SenderID: s.user.ID, Nickname: s.user.Nickname, Avatar: s.user.Avatar,
 		Content: content, CreatedAt: time.Now().UTC().Truncate(time.Microsecond), ClientID: f.ClientID,
+	}
+	if hold {
+		s.holdForReview(msg)
+		return
 	}
 	if e := s.h.writer.submit(sendReq{msg: msg, reply: s}); e != nil {
 		s.enqueue(errFrame(e, f.ClientID, f.Room))

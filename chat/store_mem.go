@@ -18,6 +18,12 @@ type memStore struct {
 	rooms  map[string][]Message // id order, per room
 	keys   map[idemKey]int64    // (sender, client id) -> id
 	byID   map[int64]Message    // for idempotent lookups
+
+	banMu    sync.Mutex // bans and held messages (moderation_store.go, moderation_held_store.go)
+	banSeq   int64
+	bans     []Ban
+	heldSeq  int64
+	heldMsgs []HeldMessage
 }
 
 type idemKey struct{ sender, client string }

@@ -91,14 +91,16 @@ func (s *pgStore) maxID(ctx context.Context) (int64, error) {
 	return id, err
 }
 
-const msgColumns = `id, room_id, sender_id, sender_nickname, coalesce(avatar, ''), content, created_at, coalesce(client_id, '')`
+// msgColumns serve a deleted message as a placeholder: its row and id, no content.
+const msgColumns = `id, room_id, sender_id, sender_nickname, coalesce(avatar, ''),
+	CASE WHEN deleted_at IS NULL THEN content ELSE '' END, created_at, coalesce(client_id, ''), deleted_at IS NOT NULL`
 
 func scanMessages(rows pgx.Rows) ([]Message, error) {
 	defer rows.Close()
 	var out []Message
 	for rows.Next() {
 		var m Message
-		if err := rows.Scan(&m.ID, &m.Room, &m.SenderID, &m.Nickname, &m.Avatar, &m.Content, &m.CreatedAt, &m.ClientID); err != nil {
+		if err := rows.Scan(&m.ID, &m.Room, &m.SenderID, &m.Nickname, &m.Avatar, &m.Content, &m.CreatedAt, &m.ClientID, &m.Deleted); err != nil {
 			return nil, err
 		}
 		m.CreatedAt = m.CreatedAt.UTC()

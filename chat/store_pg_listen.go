@@ -14,13 +14,19 @@ import (
 // reconnects by itself. Each (re)connect wakes the caller once, since notifications sent
 // while it was away are lost; the writer then catches up with id > cursor.
 func (s *pgStore) listen(ctx context.Context, wake func(maxID int64)) {
+	s.keepListening(ctx, "chat LISTEN connection lost; reconnecting", func(ctx context.Context) error { return s.listenOnce(ctx, wake) })
+}
+
+// keepListening runs once until ctx ends, again after each failure with a backoff of
+// 0.5 s doubling up to 10 s. Used by both LISTEN connections (messages, moderation).
+func (s *pgStore) keepListening(ctx context.Context, lost string, once func(context.Context) error) {
 	backoff := 500 * time.Millisecond
 	for ctx.Err() == nil {
-		err := s.listenOnce(ctx, wake)
+		err := once(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		s.log.Warn("chat LISTEN connection lost; reconnecting", zap.Error(err), zap.Duration("in", backoff))
+		s.log.Warn(lost, zap.Error(err), zap.Duration("in", backoff))
 		select {
 		case <-ctx.Done():
 			return

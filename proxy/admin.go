@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -23,6 +24,8 @@ type adminServer struct {
 	ln   net.Listener
 	srv  *http.Server
 	done chan struct{}
+	// extra is Config.AdminHandlers, copied at start (Reload does not change it).
+	extra map[string]http.Handler
 }
 
 // startAdmin listens on path (mode 0660), replacing a stale socket left by a crash
@@ -52,7 +55,10 @@ func startAdmin(s *Server, path string) (*adminServer, error) {
 		ln.Close()
 		return nil, fmt.Errorf("setting the admin socket's mode: %w", err)
 	}
-	a := &adminServer{s: s, path: path, ln: ln, done: make(chan struct{})}
+	a := &adminServer{s: s, path: path, ln: ln, done: make(chan struct{}), extra: map[string]http.Handler{}}
+	for prefix, h := range s.cfg.AdminHandlers {
+		a.extra[prefix] = h
+	}
 	a.srv = &http.Server{
 		Handler:           a,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -81,6 +87,13 @@ func (a *adminServer) shutdown(ctx context.Context) error {
 }
 
 func (a *adminServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	for prefix, h := range a.extra {
+		if strings.HasPrefix(r.URL.Path, prefix) {
+			r.Body = http.MaxBytesReader(w, r.Body, MaxAdminBody)
+			h.ServeHTTP(w, r)
+			return
+		}
+	}
 	want := map[string]string{"/status": http.MethodGet, "/switch": http.MethodPost, "/rollback": http.MethodPost, "/reload": http.MethodPost,
 		"/pause": http.MethodPost, "/resume": http.MethodPost, "/maintenance": http.MethodPost}
 	method, ok := want[r.URL.Path]

@@ -12,6 +12,9 @@ import (
 type requestTarget struct {
 	host []byte // authority: from an absolute-form target, else the Host field
 	uri  []byte // origin-form path and query, as sent upstream
+	// trusted are the table's trusted_proxies, set by route: whose X-Forwarded-For
+	// edge keeps in front of its own entry.
+	trusted prefixList
 }
 
 // refusal is a request edge answers itself, with the reason for its debug log.

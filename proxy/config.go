@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -42,6 +44,11 @@ type Config struct {
 	StateFile string
 	// AdminSocket is the unix socket path of the admin API. "" disables it.
 	AdminSocket string
+	// AdminHandlers are extra admin API endpoints, served only on AdminSocket (never on
+	// the public listeners), keyed by path prefix ending in "/" (e.g. "/chat/" for the
+	// chat's moderation API); a request whose path starts with a key goes to its handler
+	// with the path unchanged. Read once at Start. Default none.
+	AdminHandlers map[string]http.Handler
 	// SwitchTimeout is how long a switch waits for the target color to pass `rise`
 	// fresh health checks when the request names no timeout. Default 10s.
 	SwitchTimeout time.Duration
@@ -57,6 +64,14 @@ type Config struct {
 
 	// Limits protect the listeners. Zero values get the defaults in DefaultLimits.
 	Limits Limits
+
+	// TrustedProxies are the addresses (e.g. a cloud load balancer) whose
+	// X-Forwarded-For edge believes when it decides who the client is for access
+	// rules and rate limits: the client is the rightmost address not in this list.
+	// Default none: the client is the TCP peer.
+	TrustedProxies []netip.Prefix
+	// Compression tunes compression of proxied responses.
+	Compression CompressionConfig
 }
 
 // Limits bounds what a client may send and how long it may take.
@@ -119,6 +134,14 @@ type SiteConfig struct {
 	Hosts []string
 	// Routes match by longest path prefix.
 	Routes []RouteConfig
+	// Headers change the response headers of every route of the site.
+	Headers HeaderRules
+	// Redirect, when set, answers every request of the site with a redirect to this
+	// absolute URL (scheme and host, optionally a path prefix) plus the request's path
+	// and query: the "www → apex" case. Routes are then ignored. Default "".
+	Redirect string
+	// RedirectCode is the status of Redirect: 301, 302, 303, 307 or 308. Default 308.
+	RedirectCode int
 }
 
 // RouteConfig sends a path prefix to exactly one of: an app, a local handler, a static dir.
@@ -132,6 +155,17 @@ type RouteConfig struct {
 	// Static serves files from a directory: a *static.Config, supplied by the caller so
 	// that proxy does not depend on the file server.
 	Static Mount
+	// Redirect answers the route with a redirect instead of a target.
+	Redirect *RedirectConfig
+
+	// Headers change the response headers of this route, after the site's.
+	Headers HeaderRules
+	// Access restricts who may use the route.
+	Access AccessConfig
+	// Compress compresses proxied responses (App routes) with gzip, brotli or zstd
+	// as the client accepts. Default true (set by cmd/edge; the zero value here
+	// means off). Static routes use static.Config.Compress.
+	Compress bool
 }
 
 // Mount builds the in-process handler of a route. The route table calls NewHandler on

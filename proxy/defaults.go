@@ -97,6 +97,11 @@ func (c *Config) check() error {
 	if c.httpsEnabled() && c.TLSConfig == nil {
 		return fmt.Errorf("HTTPS is enabled (%q) but no TLS config was given", c.HTTPSAddr)
 	}
+	for prefix := range c.AdminHandlers {
+		if len(prefix) < 3 || prefix[0] != '/' || !strings.HasSuffix(prefix, "/") {
+			return fmt.Errorf("admin handler prefix %q must look like /name/", prefix)
+		}
+	}
 	apps := map[string]bool{}
 	for _, a := range c.Apps {
 		switch {
@@ -127,6 +132,9 @@ func (c *Config) check() error {
 				return fmt.Errorf("host %q belongs to more than one site", h)
 			}
 			hosts[key] = true
+		}
+		if s.Redirect != "" && len(s.Routes) > 0 {
+			return fmt.Errorf("site %s redirects every request, so it cannot also have routes", s.Hosts[0])
 		}
 		paths := map[string]bool{}
 		for _, r := range s.Routes {
@@ -191,8 +199,11 @@ func (c *Config) checkRoute(r RouteConfig, apps map[string]bool) error {
 	if r.Static != nil {
 		n++
 	}
+	if r.Redirect != nil {
+		n++
+	}
 	if n != 1 {
-		return fmt.Errorf("route %q must have exactly one of app, handler or static", r.Path)
+		return fmt.Errorf("route %q must have exactly one of app, handler, static or redirect", r.Path)
 	}
 	return nil
 }

@@ -54,6 +54,12 @@ func pageText(status int) (title, detail string) {
 		return "Request Timeout", "The request took too long to arrive."
 	case fasthttp.StatusBadRequest:
 		return "Bad Request", "The request could not be understood."
+	case fasthttp.StatusForbidden:
+		return "Forbidden", "Your address may not use this part of the site."
+	case fasthttp.StatusUnauthorized:
+		return "Unauthorized", "This part of the site needs a user name and password."
+	case fasthttp.StatusTooManyRequests:
+		return "Too Many Requests", "Slow down: try again after the time in Retry-After."
 	case fasthttp.StatusServiceUnavailable:
 		return "Service Unavailable", "The server is shutting down or overloaded. Try again in a moment."
 	}

@@ -264,6 +264,10 @@ func (b *upstreamBody) WriteTo(w io.Writer) (int64, error) {
 // CloseWithError is called by fasthttp exactly once, after the body was written or
 // the write failed.
 func (b *upstreamBody) CloseWithError(error) error {
+	if b.resp == nil { // detached: a compressStream owns the upstream now
+		bodyPool.Put(b)
+		return nil
+	}
 	_ = b.resp.CloseBodyStream()
 	fasthttp.ReleaseResponse(b.resp)
 	b.slot.end()

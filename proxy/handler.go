@@ -21,6 +21,7 @@ func (s *Server) handleHTTP(ctx *fasthttp.RequestCtx) {
 		s.route(ctx, t)
 		return
 	}
+	setServerHeader(ctx, false)
 	if s.cfg.ACMEChallenge != nil && s.cfg.ACMEChallenge(ctx) {
 		s.done(ctx, nil, nil, "", nil)
 		return
@@ -36,7 +37,7 @@ func (s *Server) handleHTTPS(ctx *fasthttp.RequestCtx) {
 	} else {
 		s.route(ctx, t)
 	}
-	if s.cfg.HSTS {
+	if s.cfg.HSTS && len(ctx.Response.Header.Peek(hdrHSTS)) == 0 { // a site's own header rule wins
 		ctx.Response.Header.Set(hdrHSTS, hstsValue)
 	}
 }
@@ -44,6 +45,7 @@ func (s *Server) handleHTTPS(ctx *fasthttp.RequestCtx) {
 // refuse answers a request admit refused. Only a 405 keeps the connection: after the
 // others edge cannot be sure where the next request starts, or that it wants one.
 func (s *Server) refuse(ctx *fasthttp.RequestCtx, no *refusal) {
+	setServerHeader(ctx, false)
 	var buf [32]byte
 	rid := appendRequestID(buf[:0])
 	writeErrorPage(ctx, no.status, rid)
@@ -71,15 +73,17 @@ func (s *Server) route(ctx *fasthttp.RequestCtx, tg requestTarget) {
 	rid := requestID(&ctx.Request.Header)
 	color := ""
 	switch {
+	case st != nil && st.redirect != nil:
+		st.redirect.answer(ctx)
+		rt = nil
 	case st != nil && st.slashRedirect(path, rt):
 		redirectToSlash(ctx, path, rid)
 	case rt == nil:
 		writeErrorPage(ctx, fasthttp.StatusNotFound, rid)
-	case rt.kind == routeApp:
-		color = s.forward(ctx, rt.app, rid, tg)
 	default:
-		rt.handler(ctx)
+		color = s.serveRoute(ctx, t, rt, rid, tg)
 	}
+	setServerHeader(ctx, applyHeaders(ctx, st, rt))
 	var a *app
 	if rt != nil {
 		a = rt.app
@@ -93,9 +97,15 @@ func (s *Server) redirect(ctx *fasthttp.RequestCtx, t requestTarget) {
 	id := appendRequestID(rid[:0])
 	var buf [maxHostLen]byte
 	host, ok := normalizeHost(t.host, &buf)
-	if !ok || !redirectableHost(host) || s.table.Load().site(host) == nil {
+	st := s.table.Load().site(host)
+	if !ok || !redirectableHost(host) || st == nil {
 		writeErrorPage(ctx, fasthttp.StatusNotFound, id)
 		s.done(ctx, nil, nil, "", id)
+		return
+	}
+	if st.redirect != nil { // straight to the site's target, not via its own https:// name
+		st.redirect.answer(ctx)
+		s.done(ctx, st, nil, "", id)
 		return
 	}
 	uri := t.uri
@@ -140,6 +150,7 @@ func (s *Server) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 	var buf [32]byte
 	rid := appendRequestID(buf[:0])
 	writeErrorPage(ctx, status, rid)
+	setServerHeader(ctx, false)
 	if ce := s.log.Check(zap.DebugLevel, "refused a malformed request"); ce != nil {
 		ce.Write(zap.ByteString("request_id", rid), zap.Int("status", status), zap.Error(err))
 	}

@@ -83,22 +83,54 @@ func appendIP(dst []byte, addr net.Addr) []byte {
 	return netip.IPv4Unspecified().AppendTo(dst)
 }
 
-// trustedForwardedFor is the one place where a client's own X-Forwarded-For could be
-// honoured: it returns the chain to keep in front of the client address. Without a
-// trusted_proxies setting no peer is trusted, so it returns nothing and edge's
-// X-Forwarded-For is exactly the address of the peer it talks to.
-func trustedForwardedFor(net.Addr, *fasthttp.RequestHeader) []byte { return nil }
+// trustedForwardedFor is the one place where a client's own X-Forwarded-For is
+// honoured: when the peer is one of trusted (a load balancer in trusted_proxies), the
+// chain it sent is kept in front of the peer's address and the client for X-Real-IP
+// is the rightmost untrusted address of it (clientAddr). Without trusted_proxies, or
+// from any other peer, it returns nothing: edge's X-Forwarded-For is exactly the
+// address of the peer it talks to. The kept chain is bounded to its last
+// maxForwardedChain bytes.
+func trustedForwardedFor(remote net.Addr, in *fasthttp.RequestHeader, trusted prefixList, chain []byte) (kept []byte, client netip.Addr) {
+	ta, ok := remote.(*net.TCPAddr)
+	if len(trusted) == 0 || !ok {
+		return nil, netip.Addr{}
+	}
+	peer := ta.AddrPort().Addr().Unmap()
+	if !trusted.contains(peer) {
+		return nil, netip.Addr{}
+	}
+	for k, v := range in.All() {
+		if !caseEq(k, "x-forwarded-for") || len(v) == 0 {
+			continue
+		}
+		if len(chain) > 0 {
+			chain = append(chain, ", "...)
+		}
+		chain = append(chain, v...)
+	}
+	if len(chain) > maxForwardedChain {
+		chain = chain[len(chain)-maxForwardedChain:]
+		if i := bytes.IndexByte(chain, ','); i >= 0 {
+			chain = bytes.TrimLeft(chain[i+1:], " ")
+		}
+	}
+	return chain, clientAddr(in, peer, trusted)
+}
+
+const maxForwardedChain = 1024
 
 // setForwarded writes edge's own forwarding headers into the upstream request out.
 // Every client copy of them was left out when out was built (edgeOwnedHeader), so
 // these are the only ones the upstream sees.
-func setForwarded(out, in *fasthttp.RequestHeader, remote net.Addr, isTLS bool, host []byte) {
+func setForwarded(out, in *fasthttp.RequestHeader, remote net.Addr, isTLS bool, host []byte, trusted prefixList) {
 	var ipBuf [64]byte
 	ip := appendIP(ipBuf[:0], remote)
-	if chain := trustedForwardedFor(remote, in); len(chain) > 0 {
-		var xff [256]byte
-		b := append(append(append(xff[:0], chain...), ", "...), ip...)
-		out.SetBytesV(hdrXFF, b)
+	var xff [256]byte
+	if chain, client := trustedForwardedFor(remote, in, trusted, xff[:0]); len(chain) > 0 {
+		out.SetBytesV(hdrXFF, append(append(chain, ", "...), ip...))
+		if client.IsValid() {
+			ip = client.AppendTo(ipBuf[:0])
+		}
 	} else {
 		out.SetBytesV(hdrXFF, ip)
 	}

@@ -38,7 +38,7 @@ func buildUpstreamRequest(out *fasthttp.Request, ctx *fasthttp.RequestCtx, t req
 	if upgrade {
 		out.Header.Set("Connection", "Upgrade")
 	}
-	setForwarded(&out.Header, &in.Header, ctx.RemoteAddr(), ctx.IsTLS(), t.host)
+	setForwarded(&out.Header, &in.Header, ctx.RemoteAddr(), ctx.IsTLS(), t.host, t.trusted)
 	out.Header.SetBytesV(hdrRequestID, rid)
 	out.SetBodyRaw(in.Body())
 	return f.closeAsked

@@ -18,6 +18,7 @@ const (
 	routeApp routeKind = iota
 	routeHandler
 	routeStatic
+	routeRedirect
 )
 
 // route is one path prefix of a site and what serves it.
@@ -26,12 +27,15 @@ type route struct {
 	kind    routeKind
 	app     *app
 	handler fasthttp.RequestHandler // local handler or static files
+	routePolicy
 }
 
 // site is a set of hosts sharing routes, longest prefix first.
 type site struct {
-	name   string // first host, used as the metrics/log label
-	routes []route
+	name     string // first host, used as the metrics/log label
+	routes   []route
+	redirect *redirectRule // whole-site redirect; routes are not consulted
+	headers  *headerOps
 }
 
 // match returns the route with the longest prefix of path, or nil.
@@ -85,6 +89,8 @@ type table struct {
 	// Settings a reload may change, read without locks through the table.
 	switchTimeout time.Duration
 	reload        func(ctx context.Context) error
+	trusted       prefixList
+	compressMin   int
 }
 
 func (t *table) site(host []byte) *site { return t.hosts.match(host) }
@@ -113,7 +119,11 @@ type tableBuilder struct {
 
 func (b *tableBuilder) build() (*table, error) {
 	t := &table{hosts: newHostTable(), apps: map[string]*app{},
-		switchTimeout: b.cfg.SwitchTimeout, reload: b.cfg.Reload}
+		switchTimeout: b.cfg.SwitchTimeout, reload: b.cfg.Reload,
+		trusted: b.cfg.TrustedProxies, compressMin: b.cfg.Compression.MinSize}
+	if t.compressMin <= 0 {
+		t.compressMin = defaultCompressMinSize
+	}
 	for _, ac := range b.cfg.Apps {
 		a := &app{name: ac.Name, cfg: ac}
 		var old *app
@@ -139,6 +149,9 @@ func (b *tableBuilder) build() (*table, error) {
 	}
 	for _, sc := range b.cfg.Sites {
 		s := &site{name: sc.Hosts[0]}
+		if err := compileSite(sc, s); err != nil {
+			return nil, fmt.Errorf("site %s: %w", s.name, err)
+		}
 		for _, rc := range sc.Routes {
 			r, err := b.route(rc, t)
 			if err != nil {
@@ -173,6 +186,8 @@ func (b *tableBuilder) route(rc RouteConfig, t *table) (route, error) {
 		if r.handler == nil {
 			return r, fmt.Errorf("route %q uses handler %q, which was not supplied", rc.Path, rc.Handler)
 		}
+	case rc.Redirect != nil:
+		r.kind = routeRedirect
 	case rc.Static != nil:
 		r.kind = routeStatic
 		h, err := rc.Static.NewHandler(rc.Path, b.log.Named("static"))
@@ -185,6 +200,9 @@ func (b *tableBuilder) route(rc RouteConfig, t *table) (route, error) {
 	}
 	if !strings.HasPrefix(rc.Path, "/") {
 		return r, fmt.Errorf("route path %q must start with /", rc.Path)
+	}
+	if err := compileRoutePolicy(rc, &r.routePolicy); err != nil {
+		return r, fmt.Errorf("route %q: %w", rc.Path, err)
 	}
 	return r, nil
 }

@@ -180,10 +180,11 @@ func (s *Server) closeListeners() {
 func (s *Server) newFastServer(h fasthttp.RequestHandler, d *connDrain, keepHijacked bool) *fasthttp.Server {
 	l := s.cfg.Limits
 	return &fasthttp.Server{
-		Handler:                      d.wrap(h),
-		ConnState:                    d.hook,
-		ErrorHandler:                 s.handleParseError,
-		Name:                         "edge",
+		Handler:      d.wrap(h),
+		ConnState:    d.hook,
+		ErrorHandler: s.handleParseError,
+		// No Name: fasthttp would then add "Server: edge" to every response after the
+		// handler, and a header rule could not remove it; setServerHeader does it.
 		NoDefaultServerHeader:        true,
 		NoDefaultContentType:         true,
 		ReadBufferSize:               l.MaxHeaderBytes,

@@ -96,3 +96,30 @@ func TestHTTPSAndRedirect(t *testing.T) {
 		t.Fatalf("ALPN %q, want http/1.1", p)
 	}
 }
+
+// TestHTTPSSiteFeatures: over HTTPS a site's own Strict-Transport-Security rule wins
+// over tls.hsts, and on the plain listener a redirecting site sends the client
+// straight to its target instead of to https://its-own-name first.
+func TestHTTPSSiteFeatures(t *testing.T) {
+	blue, green := startUpstream(t, "blue"), startUpstream(t, "green")
+	tlsCfg, pool := selfSigned(t)
+	cfg := oneApp(blue, green, shortTempDir(t))
+	cfg.Sites = []SiteConfig{
+		{Hosts: []string{"a.example"}, Routes: []RouteConfig{{Path: "/", App: "web"}},
+			Headers: HeaderRules{Set: map[string]string{"Strict-Transport-Security": "max-age=63072000; includeSubDomains"}}},
+		{Hosts: []string{"www.a.example"}, Redirect: "https://a.example"},
+	}
+	cfg.HTTPSAddr = "127.0.0.1:0"
+	cfg.TLSConfig = tlsCfg
+	cfg.HSTS = true
+	s := startProxy(t, cfg)
+	secure := &fasthttp.HostClient{Addr: s.HTTPSAddr(), IsTLS: true,
+		TLSConfig: &tls.Config{RootCAs: pool, ServerName: "a.example", NextProtos: []string{"http/1.1"}}}
+	if _, _, h := get(t, secure, "a.example", "/"); string(h.Peek("Strict-Transport-Security")) != "max-age=63072000; includeSubDomains" {
+		t.Fatalf("HSTS %q: the site's rule should win", h.Peek("Strict-Transport-Security"))
+	}
+	code, _, h := get(t, client(s), "www.a.example", "/p?q=1")
+	if code != 308 || string(h.Peek("Location")) != "https://a.example/p?q=1" {
+		t.Fatalf("plain-HTTP www redirect: %d %q", code, h.Peek("Location"))
+	}
+}

@@ -8,6 +8,8 @@
 #                   (e.g. a second server with the other nickname_locale).
 #   EDGE_DB_CONTROL_URL  optional: GET {url}/stop and {url}/start stop/start the chat's database;
 #                   when set, e2e/outage.spec.mjs (send during an outage) runs too.
+#   EDGE_ADMIN_SOCKET  optional: the edge's admin unix socket; when set, e2e/moderation.spec.mjs
+#                   (delete → placeholder, ban notice) runs too.
 # Extra arguments are passed to `node --test` (e.g. --test-name-pattern=widget).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,4 +18,5 @@ bash scripts/browser-prereqs.sh
 cd e2e
 specs=(chat.spec.mjs widget.spec.mjs)
 if [ -n "${EDGE_DB_CONTROL_URL:-}" ]; then specs+=(outage.spec.mjs); fi
+if [ -n "${EDGE_ADMIN_SOCKET:-}" ]; then specs+=(moderation.spec.mjs); fi
 exec node --test --test-concurrency=1 "$@" "${specs[@]}"

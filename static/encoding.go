@@ -1,10 +1,11 @@
 package static
 
 import (
-	"bytes"
 	"sync"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/edge-server/edge/internal/contentcoding"
 )
 
 // encoding is a content coding edge can send.
@@ -31,125 +32,27 @@ const (
 	dynGzipLevel   = fasthttp.CompressBestCompression
 )
 
-// acceptedEncodings holds the q-values (0..1000) an Accept-Encoding header gave;
-// -1 means the coding was not mentioned.
-type acceptedEncodings struct {
-	q        [numEncodings]int
-	star     int
-	explicit bool // identity was listed by name
-}
+// staticOrder breaks q-value ties for files: brotli first, since a file's
+// compressed form is made once per version and the densest one pays back.
+var staticOrder = []contentcoding.Coding{contentcoding.Brotli, contentcoding.Gzip}
 
-// parseAcceptEncoding parses an Accept-Encoding value ("gzip, br;q=0.9, *;q=0")
-// without allocating. Elements with an unparsable q-value are ignored.
-func parseAcceptEncoding(h []byte) acceptedEncodings {
-	a := acceptedEncodings{q: [numEncodings]int{-1, -1, -1}, star: -1}
-	for len(h) > 0 {
-		var elem []byte
-		if i := bytes.IndexByte(h, ','); i >= 0 {
-			elem, h = h[:i], h[i+1:]
-		} else {
-			elem, h = h, nil
-		}
-		name, params := elem, []byte(nil)
-		if i := bytes.IndexByte(elem, ';'); i >= 0 {
-			name, params = elem[:i], elem[i+1:]
-		}
-		name = trimOWS(name)
-		q, ok := parseQParams(params)
-		if !ok || len(name) == 0 {
-			continue
-		}
-		switch {
-		case bytes.EqualFold(name, []byte("br")):
-			a.q[encBrotli] = q
-		case bytes.EqualFold(name, []byte("gzip")), bytes.EqualFold(name, []byte("x-gzip")):
-			a.q[encGzip] = q
-		case bytes.EqualFold(name, []byte("identity")):
-			a.q[encIdentity] = q
-			a.explicit = true
-		case len(name) == 1 && name[0] == '*':
-			a.star = q
-		}
-	}
-	return a
-}
+var asCoding = [numEncodings]contentcoding.Coding{contentcoding.Identity, contentcoding.Brotli, contentcoding.Gzip}
 
-// quality is the effective q-value of a coding: its own, else the wildcard's, else 0.
-func (a *acceptedEncodings) quality(e encoding) int {
-	if a.q[e] >= 0 {
-		return a.q[e]
+// pickEncoding chooses among the codings in have for an Accept-Encoding value, with
+// the negotiation proxied responses use (internal/contentcoding).
+func pickEncoding(acceptEncoding []byte, have *[numEncodings]bool) encoding {
+	a := contentcoding.ParseAcceptEncoding(acceptEncoding)
+	var set contentcoding.Set
+	for e := range numEncodings {
+		set[asCoding[e]] = have[e]
 	}
-	if a.star >= 0 {
-		return a.star
+	switch a.Pick(&set, staticOrder) {
+	case contentcoding.Brotli:
+		return encBrotli
+	case contentcoding.Gzip:
+		return encGzip
 	}
-	return 0
-}
-
-// pick chooses among the codings in have (identity is always available). A coding
-// with q > 0 beats identity unless identity is listed explicitly with a higher q;
-// between br and gzip the higher q wins and br wins ties (it is smaller).
-func (a *acceptedEncodings) pick(have *[numEncodings]bool) encoding {
-	best, bestQ := encIdentity, 0
-	for e := encBrotli; e < numEncodings; e++ {
-		if !have[e] {
-			continue
-		}
-		if q := a.quality(e); q > bestQ {
-			best, bestQ = e, q
-		}
-	}
-	if best != encIdentity && a.explicit && a.q[encIdentity] > bestQ {
-		return encIdentity
-	}
-	return best
-}
-
-// parseQParams finds "q=" among ";"-separated parameters. No q means 1000.
-func parseQParams(params []byte) (int, bool) {
-	q := 1000
-	for len(params) > 0 {
-		var p []byte
-		if i := bytes.IndexByte(params, ';'); i >= 0 {
-			p, params = params[:i], params[i+1:]
-		} else {
-			p, params = params, nil
-		}
-		p = trimOWS(p)
-		if len(p) >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=' {
-			v, ok := parseQValue(p[2:])
-			if !ok {
-				return 0, false
-			}
-			q = v
-		}
-	}
-	return q, true
-}
-
-// parseQValue parses an RFC 9110 qvalue ("0", "0.5", "1.000") into thousandths.
-func parseQValue(b []byte) (int, bool) {
-	if len(b) == 0 || len(b) > 5 || (b[0] != '0' && b[0] != '1') {
-		return 0, false
-	}
-	v := int(b[0]-'0') * 1000
-	if len(b) == 1 {
-		return v, true
-	}
-	if b[1] != '.' {
-		return 0, false
-	}
-	scale := 100
-	for _, c := range b[2:] {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		v += int(c-'0') * scale
-		scale /= 10
-	}
-	if v > 1000 {
-		return 0, false
-	}
-	return v, true
+	return encIdentity
 }
 
 func trimOWS(b []byte) []byte {

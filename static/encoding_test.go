@@ -190,8 +190,7 @@ func TestParseAcceptEncoding(t *testing.T) {
 		{"gzip;q=", &all, encIdentity},
 	}
 	for _, tc := range tests {
-		a := parseAcceptEncoding([]byte(tc.h))
-		if got := a.pick(tc.have); got != tc.want {
+		if got := pickEncoding([]byte(tc.h), tc.have); got != tc.want {
 			t.Errorf("pick(%q) = %d, want %d", tc.h, got, tc.want)
 		}
 	}

@@ -83,15 +83,9 @@ func FuzzParseStaticHeaders(f *testing.F) {
 		if size < 0 {
 			size = -size
 		}
-		a := parseAcceptEncoding(h)
 		all := [numEncodings]bool{true, true, true}
-		if e := a.pick(&all); e >= numEncodings {
+		if e := pickEncoding(h, &all); e >= numEncodings {
 			t.Fatalf("bad encoding %d", e)
-		}
-		for _, q := range a.q {
-			if q < -1 || q > 1000 {
-				t.Fatalf("q out of range: %d", q)
-			}
 		}
 		start, n, v := parseRange(h, size)
 		if v == rangeSatisfiable && (start < 0 || n <= 0 || start+n > size) {

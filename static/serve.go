@@ -69,8 +69,7 @@ func (h *staticHandler) respond(ctx *fasthttp.RequestCtx, e *staticEntry) error 
 	rep := e.reps[encIdentity]
 	if e.vary && len(rangeHdr) == 0 {
 		// Ranges are always served from the identity representation.
-		ae := parseAcceptEncoding(req.peek(keyAcceptEncoding))
-		if enc := ae.pick(&e.have); enc != encIdentity {
+		if enc := pickEncoding(req.peek(keyAcceptEncoding), &e.have); enc != encIdentity {
 			if r := e.representation(enc); r != nil {
 				rep = r
 			}

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/caddyserver/certmagic"
@@ -31,6 +32,9 @@ type Config struct {
 	// CA is "letsencrypt", "letsencrypt-staging", or an ACME directory URL (https, or
 	// http on loopback only). Default "" means "letsencrypt".
 	CA string
+	// CAs, when not empty, replaces CA with a list of CAs (same forms as CA) tried in
+	// order: when one fails to issue, the next is asked. Default: none (CA alone).
+	CAs []string
 	// CARootPEM holds extra PEM roots to trust, in addition to the system roots, when
 	// talking to the ACME server (private CAs, pebble in tests). cmd/edge reads the file
 	// named by tls.ca_root. Default: none.
@@ -76,7 +80,7 @@ type settings struct {
 	hosts      []string            // lowercase, deduplicated, in the given order
 	hostSet    map[string]struct{} // same names, for lookups during handshakes
 	email      string
-	caURL      string
+	caURLs     []string       // in the order they are tried
 	roots      *x509.CertPool // nil: system roots only
 	storageDir string
 	listenHost string
@@ -106,8 +110,18 @@ func (cfg Config) check() (*settings, error) {
 		return nil, configErrorf("StorageDir", "storage directory %q: %v", cfg.StorageDir, err)
 	}
 	s.storageDir = dir
-	if s.caURL, err = caURL(cfg.CA); err != nil {
-		return nil, err
+	cas := cfg.CAs
+	if len(cas) == 0 {
+		cas = []string{cfg.CA}
+	}
+	for _, ca := range cas {
+		u, err := caURL(ca)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(s.caURLs, u) {
+			s.caURLs = append(s.caURLs, u)
+		}
 	}
 	if s.email != "" && (!strings.Contains(s.email, "@") || strings.ContainsAny(s.email, " \t\r\n<>,")) {
 		return nil, configErrorf("Email", "%q is not an email address", cfg.Email)

@@ -44,6 +44,14 @@ func (m *Manager) newTLSConfig() *tls.Config {
 }
 
 func (m *Manager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if c := m.ownCertificate(hello.ServerName); c != nil {
+		for _, p := range hello.SupportedProtos {
+			if p == ProtoACMETLS1 { // no ACME for these names: no challenge to answer
+				return nil, &HandshakeError{Code: CodeChallengeOff, ServerName: hello.ServerName}
+			}
+		}
+		return c, nil
+	}
 	name, ok := m.managedName(hello.ServerName)
 	if !ok {
 		return nil, &HandshakeError{Code: CodeUnmanagedName, ServerName: hello.ServerName}

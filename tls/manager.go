@@ -27,7 +27,8 @@ type Manager struct {
 	tlsConf *tls.Config
 	stored  storedCerts // what storage held at New; a handshake fallback (stored.go)
 	book    *statusBook
-	hosts   atomic.Pointer[hostList] // managed names; replaced by SetHosts
+	hosts   atomic.Pointer[hostList]   // managed names; replaced by SetHosts
+	own     atomic.Pointer[ownCertSet] // operator-supplied certificates; SetOwnCertificates
 
 	ctx    context.Context // cancelled by Shutdown; bounds every ACME operation
 	cancel context.CancelFunc
@@ -75,23 +76,34 @@ func New(cfg Config, log *zap.Logger) (*Manager, error) {
 		OnEvent:        m.onEvent,
 		ShouldEmitFunc: shouldEmit,
 	})
-	issuer := certmagic.NewACMEIssuer(m.magic, certmagic.ACMEIssuer{
-		CA:                      s.caURL,
-		Email:                   s.email,
-		Agreed:                  true, // configuring a CA is agreeing to its terms; never prompt
-		DisableHTTPChallenge:    s.noHTTP01,
-		DisableTLSALPNChallenge: s.noALPN01,
-		// Challenges are answered from memory by this process's listeners; nothing
-		// needs to be shared through storage.
-		DisableDistributedSolvers: true,
-		ListenHost:                s.listenHost,
-		AltHTTPPort:               s.httpPort,
-		AltTLSALPNPort:            s.httpsPort,
-		TrustedRoots:              s.roots,
-		Logger:                    cmLog,
-	})
-	m.magic.Issuers = []certmagic.Issuer{issuer}
-	m.stored = loadStoredCerts(m.storage, issuer.IssuerKey(), s.hosts, log)
+	// One issuer per CA: certmagic tries them in this order and moves to the next
+	// when one fails to issue.
+	m.stored = storedCerts{}
+	for _, ca := range s.caURLs {
+		issuer := certmagic.NewACMEIssuer(m.magic, certmagic.ACMEIssuer{
+			CA:                      ca,
+			Email:                   s.email,
+			Agreed:                  true, // configuring a CA is agreeing to its terms; never prompt
+			DisableHTTPChallenge:    s.noHTTP01,
+			DisableTLSALPNChallenge: s.noALPN01,
+			// Challenges are answered from memory by this process's listeners; nothing
+			// needs to be shared through storage.
+			DisableDistributedSolvers: true,
+			ListenHost:                s.listenHost,
+			AltHTTPPort:               s.httpPort,
+			AltTLSALPNPort:            s.httpsPort,
+			TrustedRoots:              s.roots,
+			Logger:                    cmLog,
+		})
+		m.magic.Issuers = append(m.magic.Issuers, issuer)
+		// Stored certificates of every issuer are a handshake fallback; for a name
+		// stored under several, the one that lasts longest.
+		for host, c := range loadStoredCerts(m.storage, issuer.IssuerKey(), s.hosts, log) {
+			if old := m.stored[host]; old == nil || c.Leaf.NotAfter.After(old.Leaf.NotAfter) {
+				m.stored[host] = c
+			}
+		}
+	}
 	m.hosts.Store(&hostList{names: s.hosts, set: s.hostSet})
 	m.tlsConf = m.newTLSConfig()
 	return m, nil
@@ -122,7 +134,7 @@ func (m *Manager) Start() error {
 	defer m.mu.Unlock() // SetHosts waits until management has started
 	hosts := m.hosts.Load().names
 	if len(hosts) == 0 {
-		m.log.Warn("no hosts to manage; no certificate will be requested and every TLS handshake will fail")
+		m.log.Warn("no hosts to manage over ACME; handshakes succeed only for names with an own certificate")
 		return nil
 	}
 	if err := m.checkChallengeListeners(); err != nil {
@@ -130,7 +142,7 @@ func (m *Manager) Start() error {
 	}
 	m.log.Info("managing certificates",
 		zap.Strings("hosts", hosts),
-		zap.String("ca", m.s.caURL),
+		zap.Strings("ca", m.s.caURLs),
 		zap.String("storage", m.s.storageDir),
 		zap.Bool("http_01", !m.s.noHTTP01),
 		zap.Bool("tls_alpn_01", !m.s.noALPN01))

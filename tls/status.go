@@ -33,6 +33,8 @@ type CertStatus struct {
 	// State "valid" it means a renewal is failing while the old certificate still serves.
 	Error     string    `json:"error,omitempty"`
 	LastError time.Time `json:"last_error,omitzero"`
+	// Source is "file PATH" for a certificate the operator supplies; "" for ACME.
+	Source string `json:"source,omitempty"`
 }
 
 // Status reports every managed name, in Config.Hosts order.
@@ -56,7 +58,7 @@ func (m *Manager) Status() []CertStatus {
 		}
 		out = append(out, st)
 	}
-	return out
+	return append(out, m.ownStatus(now)...)
 }
 
 // servedLeaf is the certificate a handshake for name gets: the latest-expiring one in

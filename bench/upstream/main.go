@@ -5,6 +5,7 @@
 //
 //	…/health  200 "ok"
 //	…/big     200, a 100 KiB body
+//	…/page    200, a 32 KiB HTML page (text/html), for the compression scenario
 //	anything  200, a small (~100 B) body
 //
 // Every response carries X-Upstream: NAME (the name given for the address it arrived on),
@@ -75,6 +76,7 @@ func newServer(name string) *fasthttp.Server {
 		name:  []byte(name),
 		small: filler(smallSize, "small response from the edge benchmark upstream "),
 		big:   filler(bigSize, "0123456789abcdef"),
+		page:  renderPage(),
 	}
 	return &fasthttp.Server{
 		Handler:              h.serve,
@@ -88,7 +90,7 @@ func newServer(name string) *fasthttp.Server {
 }
 
 type handler struct {
-	name, small, big []byte
+	name, small, big, page []byte
 }
 
 var (
@@ -106,6 +108,9 @@ func (h *handler) serve(ctx *fasthttp.RequestCtx) {
 		ctx.SetBody(okBody)
 	case hasLastSegment(p, "big"):
 		ctx.SetBody(h.big)
+	case hasLastSegment(p, "page"):
+		ctx.Response.Header.SetContentTypeBytes(ctHTML)
+		ctx.SetBody(h.page)
 	default:
 		ctx.SetBody(h.small)
 	}

@@ -275,6 +275,9 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(fetch(t, addr), ">green<") {
 		t.Fatalf("demo page is not green after the switch")
 	}
+	if code, outS, errs := runEdge("chat", "bans", "--socket", sock); code != 0 || outS != "no active bans\n" {
+		t.Fatalf("chat bans on the demo: %d %q %q", code, outS, errs)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -16,11 +16,12 @@ import (
 // Chromium driven by playwright-core) against the chat as edge serves it — the real
 // proxy, router and chat hub wired by buildServices — on a real Postgres (locale ko),
 // with a second-origin blog page listed in chat.origins, a database outage, and a second
-// edge with the in-memory store (locale en) for the UI language check.
+// edge with the in-memory store (locale en) for the UI language check, and moderation
+// (delete → placeholder, ban notice) through the first edge's admin socket.
 func TestBrowserChatThroughEdge(t *testing.T) {
 	db := pgtest.New(t)
 	blog := freeAddr(t)
-	ko := startChatEdge(t, fmt.Sprintf(`database_url: "%s"
+	ko, koSocket := startChatEdgeWithSocket(t, fmt.Sprintf(`database_url: "%s"
   origins: ["http://%s"]
   nickname_locale: ko`, db.URL, blog))
 	en := startChatEdge(t, `nickname_locale: en`)
@@ -31,6 +32,7 @@ func TestBrowserChatThroughEdge(t *testing.T) {
 		"EDGE_CHAT_URL_ALT=http://"+en+"/chat/",
 		"EDGE_BLOG_ADDR="+blog,
 		"EDGE_DB_CONTROL_URL="+dbControl(t, db),
+		"EDGE_ADMIN_SOCKET="+koSocket,
 	)
 	out, err := cmd.CombinedOutput()
 	t.Logf("browser tests:\n%s", out)
@@ -43,8 +45,20 @@ func TestBrowserChatThroughEdge(t *testing.T) {
 // section body, and returns its HTTP address.
 func startChatEdge(t *testing.T, chatSection string) string {
 	t.Helper()
-	dir := t.TempDir()
-	addr := freeAddr(t)
+	addr, _ := startChatEdgeWithSocket(t, chatSection)
+	return addr
+}
+
+// startChatEdgeWithSocket is startChatEdge that also returns the admin socket path.
+func startChatEdgeWithSocket(t *testing.T, chatSection string) (addr, socket string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "edgechat") // short: unix socket paths are limited to ~100 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	addr = freeAddr(t)
+	socket = filepath.Join(dir, "admin.sock")
 	conf := filepath.Join(dir, "edge.yaml")
 	yaml := fmt.Sprintf(`state_dir: %s/state
 admin_socket: %s/admin.sock
@@ -67,7 +81,7 @@ chat:
 	}
 	runServe(t, cfg)
 	waitForHTTP(t, "http://"+addr+"/chat/")
-	return addr
+	return addr, socket
 }
 
 func waitForHTTP(t *testing.T, url string) {

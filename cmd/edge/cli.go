@@ -48,7 +48,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-12s %s\n", n, verbs[n].summary)
+		fmt.Fprintf(w, "  %-14s %s\n", n, verbs[n].summary)
 	}
 }
 

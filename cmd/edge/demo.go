@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -97,9 +98,10 @@ func runDemo(ctx context.Context, listen, locale string, out io.Writer, log *zap
 			{Path: "/", App: "demo"},
 			{Path: "/chat/", Handler: "chat"},
 		}}},
-		Handlers:    map[string]fasthttp.RequestHandler{"chat": hub.Handler()},
-		StateFile:   filepath.Join(dir, "state.json"),
-		AdminSocket: filepath.Join(dir, "admin.sock"),
+		Handlers:      map[string]fasthttp.RequestHandler{"chat": hub.Handler()},
+		AdminHandlers: map[string]http.Handler{chat.AdminPrefix: hub.AdminHandler()},
+		StateFile:     filepath.Join(dir, "state.json"),
+		AdminSocket:   filepath.Join(dir, "admin.sock"),
 	}
 	p, err := proxy.New(cfg, log)
 	if err != nil {
@@ -117,9 +119,10 @@ Two demo upstreams: blue on %s, green on %s. In another terminal:
   edge switch green --socket %s     # health-checks green, moves traffic, drains blue
   edge status --socket %s
   edge rollback --socket %s
+  edge chat rooms --socket %s       # moderation: rooms, delete, ban, unban, bans
 
 Press Ctrl-C to stop; the demo's state lives in %s and is removed on exit.
-`, p.HTTPAddr(), blue.addr, green.addr, sock, sock, sock, dir)
+`, p.HTTPAddr(), blue.addr, green.addr, sock, sock, sock, sock, dir)
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

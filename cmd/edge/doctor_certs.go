@@ -8,8 +8,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-
 	"strings"
+
+	"github.com/edge-server/edge/internal/config"
+	edgetls "github.com/edge-server/edge/tls"
 )
 
 // certRenewWarn is the days-left under which a certificate that has not been renewed is
@@ -31,6 +33,12 @@ func (d *doctor) checkCertificates() {
 		return
 	}
 	seen := map[string]bool{}
+	for _, oc := range d.cfg.OwnCerts {
+		d.checkOwnCert(oc)
+		for _, h := range oc.Hosts {
+			seen[h] = true
+		}
+	}
 	for _, s := range d.cfg.Proxy.Sites {
 		for _, h := range s.Hosts {
 			if !seen[h] {
@@ -39,6 +47,31 @@ func (d *doctor) checkCertificates() {
 			}
 		}
 	}
+}
+
+// checkOwnCert checks a site's own certificate files (tls: {cert, key}): edge serves
+// them as they are and never renews them, so expiry is the operator's to watch.
+func (d *doctor) checkOwnCert(oc config.OwnCert) {
+	hosts := strings.Join(oc.Hosts, ", ")
+	certs, err := readOwnCerts([]config.OwnCert{oc})
+	if err != nil {
+		d.fail(fmt.Sprintf("own certificate for %s: %v", hosts, err), "fix the path in sites[].tls or the file permissions (edge runs as user edge)")
+		return
+	}
+	c, err := edgetls.ParseOwnCertificate(certs[0], d.now())
+	if err != nil {
+		d.fail(fmt.Sprintf("own certificate for %s: %v", hosts, err), "install a valid certificate and key at those paths; edge re-reads them within 10 s")
+		return
+	}
+	leaf := c.Leaf
+	days := int(leaf.NotAfter.Sub(d.now()).Hours() / 24)
+	until := leaf.NotAfter.UTC().Format("2006-01-02")
+	if days < certRenewWarn {
+		d.fail(fmt.Sprintf("own certificate %s for %s expires in %d day(s) (%s)", oc.Cert, hosts, days, until),
+			"renew it with whatever issued it; edge does not renew certificates it did not obtain, and re-reads the file within 10 s")
+		return
+	}
+	d.pass(fmt.Sprintf("own certificate %s for %s valid until %s (%d days left), issued by %s", oc.Cert, hosts, until, days, leaf.Issuer.CommonName))
 }
 
 // certFileName is certmagic's file name for a host (wildcards become "wildcard_").

@@ -75,11 +75,18 @@ func (r *reloader) addCertificates(apply func(hosts []string) error) {
 	r.addStep("certificates", func(next *config.Config) error { return apply(certHosts(next)) })
 }
 
-// certHosts are the names certificates are managed for: every exact site host (a "*"
-// wildcard gets none), in config order, once each.
+// certHosts are the names certificates are managed for over ACME: every exact site
+// host (a "*" wildcard gets none) of a site without its own certificate (tls: {cert,
+// key}), in config order, once each. A redirecting site's hosts are included: the
+// www → apex redirect needs a certificate for www too.
 func certHosts(cfg *config.Config) []string {
 	var hosts []string
 	seen := map[string]bool{}
+	for _, oc := range cfg.OwnCerts {
+		for _, h := range oc.Hosts {
+			seen[h] = true
+		}
+	}
 	for _, s := range cfg.Proxy.Sites {
 		for _, h := range s.Hosts {
 			if !strings.Contains(h, "*") && !seen[h] {
@@ -196,7 +203,9 @@ func carryRuntime(running, next *config.Config) {
 	if hosts != nil {
 		next.TLS.Hosts = hosts
 	}
+	filter := next.Chat.Filter // the one chat setting a reload applies (Hub.SetFilter)
 	next.Chat = running.Chat
+	next.Chat.Filter = filter
 }
 
 // restartOnlyChanges lists settings that differ between the running and the new config
@@ -232,6 +241,9 @@ func restartOnlyChanges(running, next *config.Config) config.Errors {
 		check("chat.database_url", at.ChatDatabaseURL, running.Chat.DatabaseURL != next.Chat.DatabaseURL, "(hidden)", "(hidden, different)")
 		check("chat.origins", at.ChatOrigins, !slices.Equal(running.Chat.Origins, next.Chat.Origins), running.Chat.Origins, next.Chat.Origins)
 		str("chat.nickname_locale", at.ChatNicknameLocale, running.Chat.NicknameLocale, next.Chat.NicknameLocale)
+		check("chat.session_rate, session_burst or rooms_per_addr_hour", at.Chat,
+			running.Chat.SessionRate != next.Chat.SessionRate || running.Chat.SessionBurst != next.Chat.SessionBurst ||
+				running.Chat.RoomsPerAddrHour != next.Chat.RoomsPerAddrHour, "the running limits", "new limits")
 		if len(next.Chat.Secret) > 0 {
 			check("chat.secret", at.ChatSecret, !bytes.Equal(running.Chat.Secret, next.Chat.Secret), "(hidden)", "(hidden, different)")
 		}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"net/http"
 	"path/filepath"
 	"time"
 
@@ -33,7 +35,9 @@ func buildServices(cfg *config.Config, log *zap.Logger, d *opsDaemon) ([]service
 	var services []service
 	if hub != nil {
 		pcfg.Handlers = map[string]fasthttp.RequestHandler{"chat": hub.Handler()}
+		pcfg.AdminHandlers = map[string]http.Handler{chat.AdminPrefix: hub.AdminHandler()} // admin socket only
 		services = append(services, hub)
+		d.reload.addStep("chat filter", func(next *config.Config) error { return hub.SetFilter(next.Chat.Filter) })
 	}
 	if certs != nil {
 		pcfg.TLSConfig = certs.TLSConfig()
@@ -53,14 +57,22 @@ func buildServices(cfg *config.Config, log *zap.Logger, d *opsDaemon) ([]service
 		}
 	})
 	if certs != nil {
+		own := newOwnCertWatcher(certs.SetOwnCertificates, log)
+		if err := own.apply(cfg.OwnCerts); err != nil {
+			return nil, fmt.Errorf("loading the sites' own certificates: %w", err)
+		}
+		d.reload.addStep("own certificates", func(next *config.Config) error { return own.apply(next.OwnCerts) })
+		d.every(ownCertInterval, own.poll)
 		d.reload.addCertificates(certs.SetHosts) // new hosts get certificates on reload
-		d.every(time.Minute, func() {
+		certExpiry := func() {
 			for _, c := range certs.Status() {
 				if !c.NotAfter.IsZero() {
 					d.metrics.CertExpiry(c.Name, c.NotAfter)
 				}
 			}
-		})
+		}
+		certExpiry() // own certificates are loaded already: export them from the start
+		d.every(time.Minute, certExpiry)
 	}
 	services = append(services, p)
 	if certs != nil {

@@ -69,6 +69,9 @@ func printCertificates(w io.Writer, certs []edgetls.CertStatus) {
 		if !c.NotAfter.IsZero() {
 			line += fmt.Sprintf("\tissuer %s, expires %s (%s)", c.Issuer, c.NotAfter.Format("2006-01-02"), plural(c.DaysLeft, "day"))
 		}
+		if c.Source != "" {
+			line += "\t" + c.Source
+		}
 		if c.Error != "" {
 			line += "\t(" + c.Error + ")"
 		}

@@ -45,7 +45,14 @@ func summarize(cfg *config.Config) string {
 		fmt.Fprintf(&b, "listen   http %s (plain HTTP only, no certificates)\n", cfg.Proxy.HTTPAddr)
 	} else {
 		fmt.Fprintf(&b, "listen   http %s → redirect, https %s\n", cfg.Proxy.HTTPAddr, cfg.Proxy.HTTPSAddr)
-		fmt.Fprintf(&b, "tls      ca %s, email %q, hsts %v\n", cfg.TLS.CA, cfg.TLS.Email, cfg.Proxy.HSTS)
+		ca := cfg.TLS.CA
+		if len(cfg.TLS.CAs) > 1 {
+			ca = strings.Join(cfg.TLS.CAs, " then ")
+		}
+		fmt.Fprintf(&b, "tls      ca %s, email %q, hsts %v\n", ca, cfg.TLS.Email, cfg.Proxy.HSTS)
+		for _, oc := range cfg.OwnCerts {
+			fmt.Fprintf(&b, "tls      own certificate %s for %s (no ACME)\n", oc.Cert, strings.Join(oc.Hosts, ", "))
+		}
 	}
 	fmt.Fprintf(&b, "state    %s   admin %s   metrics %s\n", cfg.StateDir, cfg.AdminSocket, orOff(cfg.Metrics))
 	for _, a := range cfg.Proxy.Apps {
@@ -53,9 +60,9 @@ func summarize(cfg *config.Config) string {
 			a.Name, strings.Join(a.Blue, " "), strings.Join(a.Green, " "), a.Health.Path, a.Health.Interval, a.Drain)
 	}
 	for _, s := range cfg.Proxy.Sites {
-		fmt.Fprintf(&b, "site     %s\n", strings.Join(s.Hosts, ", "))
+		fmt.Fprintf(&b, "site     %s%s\n", strings.Join(s.Hosts, ", "), siteExtras(s))
 		for _, r := range s.Routes {
-			fmt.Fprintf(&b, "           %-12s → %s\n", r.Path, routeTarget(r.App, r.Handler, r.Static != nil, staticRoot(config.StaticFiles(r))))
+			fmt.Fprintf(&b, "           %-12s → %s%s\n", r.Path, routeTarget(r.App, r.Handler, r.Static != nil, staticRoot(config.StaticFiles(r))), routeExtras(r))
 		}
 	}
 	if cfg.ChatEnabled {

@@ -26,6 +26,8 @@ type Config struct {
 	Proxy       proxy.Config
 	TLS         edgetls.Config
 	Chat        chat.Config
+	// OwnCerts are the sites' tls: {cert, key} files, in site order.
+	OwnCerts []OwnCert
 	// Warnings are problems that do not stop edge from running.
 	Warnings Errors
 	// At is where the values were written, recorded by the decoder; validation and

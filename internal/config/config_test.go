@@ -65,7 +65,7 @@ func TestConfigErrors(t *testing.T) {
 			`2: sites must be a list, not a mapping`,
 		}},
 		{"route_two_targets.yaml", []string{
-			`6: route "/" must have exactly one of app, chat: true or static`,
+			`6: route "/" must have exactly one of app, chat: true, static or redirect`,
 			`7: route path "api" must start with /`,
 		}},
 		{"bad_host.yaml", []string{
@@ -91,6 +91,10 @@ func TestConfigErrors(t *testing.T) {
 			`3: app "web" has no blue address (an empty list counts as none)`,
 			`4: app "web" lists 127.0.0.1:4000 twice for green; each replica once`,
 			`9: app "api" has the same address 127.0.0.1:6000 for blue and green`,
+		}},
+		{"chat_filter.yaml", []string{
+			`6: unknown key "colour" in chat.filter (known keys: action, patterns, words)`,
+			`5: chat.filter pattern "(unclosed": error parsing regexp: missing closing ): ` + "`(unclosed`",
 		}},
 		{"two_chat_mounts.yaml", []string{`7: chat is mounted at 2 different paths`}},
 		{"bad_env.yaml", []string{

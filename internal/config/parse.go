@@ -65,6 +65,9 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 		"sites":        func(n *yaml.Node, p string) { d.sites(n, p, cfg) },
 		"chat":         func(n *yaml.Node, p string) { d.chat(n, p, cfg) },
 		"limits":       func(n *yaml.Node, p string) { d.limits(n, p, cfg) },
+		"trusted_proxies": func(n *yaml.Node, p string) {
+			cfg.Proxy.TrustedProxies = d.prefixes(n, p)
+		},
 	})
 	if len(d.errs) > 0 {
 		return cfg, d.errs
@@ -83,8 +86,17 @@ func (d *decoder) listen(n *yaml.Node, where string, cfg *Config) {
 func (d *decoder) tls(n *yaml.Node, where string, cfg *Config) {
 	at := &cfg.At
 	d.mapping(n, where, map[string]field{
-		"email":   func(v *yaml.Node, p string) { cfg.TLS.Email = d.str(v, p, &at.TLSEmail) },
-		"ca":      func(v *yaml.Node, p string) { cfg.TLS.CA = d.str(v, p, &at.TLSCA) },
+		"email": func(v *yaml.Node, p string) { cfg.TLS.Email = d.str(v, p, &at.TLSEmail) },
+		"ca": func(v *yaml.Node, p string) {
+			// One CA, or a list tried in order (certmagic issuers).
+			cas := d.strList(v, p, &at.TLSCA, nil)
+			if len(cas) > 0 {
+				cfg.TLS.CA = cas[0]
+			}
+			if len(cas) > 1 {
+				cfg.TLS.CAs = cas
+			}
+		},
 		"ca_root": func(v *yaml.Node, p string) { cfg.CARootFile = d.str(v, p, &at.TLSCARoot) },
 		"hsts":    func(v *yaml.Node, p string) { cfg.Proxy.HSTS = d.boolean(v, p, &at.TLSHSTS) },
 	})
@@ -150,6 +162,7 @@ func (d *decoder) sites(n *yaml.Node, where string, cfg *Config) {
 	d.sequence(n, where, func(i int, item *yaml.Node) {
 		site := proxy.SiteConfig{}
 		var at SitePositions
+		var own *OwnCert
 		record(item, &at.Site)
 		path := fmt.Sprintf("%s[%d]", where, i)
 		d.mapping(item, path, map[string]field{
@@ -161,7 +174,16 @@ func (d *decoder) sites(n *yaml.Node, where string, cfg *Config) {
 					at.Routes = append(at.Routes, rat)
 				})
 			},
+			"headers":       func(v *yaml.Node, p string) { site.Headers = d.headers(v, p) },
+			"redirect":      func(v *yaml.Node, p string) { site.Redirect = d.str(v, p, &at.Redirect) },
+			"redirect_code": func(v *yaml.Node, p string) { site.RedirectCode = d.redirectCode(v, p) },
+			"tls":           func(v *yaml.Node, p string) { own = d.ownCert(v, p) },
 		})
+		d.siteRedirect(&site, at.Redirect, path)
+		if own != nil {
+			own.Hosts = site.Hosts
+			cfg.OwnCerts = append(cfg.OwnCerts, *own)
+		}
 		cfg.Proxy.Sites = append(cfg.Proxy.Sites, site)
 		cfg.At.Sites = append(cfg.At.Sites, at)
 	})
@@ -173,6 +195,7 @@ func (d *decoder) route(n *yaml.Node, where string, at *Pos, cfg *Config) proxy.
 	files := &static.Config{}
 	staticKeys := false
 	isChat := false
+	var redirectAt *yaml.Node
 	d.mapping(n, where, map[string]field{
 		"path": func(v *yaml.Node, p string) { r.Path = d.str(v, p, nil) },
 		"app":  func(v *yaml.Node, p string) { r.App = d.str(v, p, nil) },
@@ -187,13 +210,31 @@ func (d *decoder) route(n *yaml.Node, where string, at *Pos, cfg *Config) proxy.
 			files.ImmutableCacheControl = d.str(v, p, nil)
 			staticKeys = true
 		},
-		"compress": func(v *yaml.Node, p string) { files.Compress = d.boolean(v, p, nil); staticKeys = true },
+		"compress": func(v *yaml.Node, p string) {
+			files.Compress = d.boolean(v, p, nil)
+			r.Compress = files.Compress
+		},
+		"redirect":   func(v *yaml.Node, p string) { r.Redirect = d.routeRedirect(v, p); redirectAt = v },
+		"headers":    func(v *yaml.Node, p string) { r.Headers = d.headers(v, p) },
+		"allow":      func(v *yaml.Node, p string) { r.Access.Allow = d.prefixes(v, p) },
+		"deny":       func(v *yaml.Node, p string) { r.Access.Deny = d.prefixes(v, p) },
+		"basic_auth": func(v *yaml.Node, p string) { r.Access.BasicAuth = d.basicAuth(v, p) },
+		"rate_limit": func(v *yaml.Node, p string) { r.Access.RateLimit = d.rate(v, p) },
+		"rate_burst": func(v *yaml.Node, p string) { r.Access.RateBurst = d.positiveInt(v, p, nil) },
 	})
-	if r.Static != nil && !hasKey(n, "compress") {
-		files.Compress = true
+	if !hasKey(n, "compress") {
+		files.Compress, r.Compress = true, true // compression is on unless a route turns it off
 	}
 	if staticKeys && r.Static == nil {
-		d.errorf(n, "%s sets spa/cache_control/compress but has no static directory", where)
+		d.errorf(n, "%s sets spa/cache_control but has no static directory", where)
+	}
+	if r.Redirect != nil {
+		if err := proxy.CheckRouteRedirect(r.Path, *r.Redirect); err != nil {
+			d.errorf(redirectAt, "%s: %v", where, err)
+		}
+	}
+	if r.Access.RateBurst > 0 && r.Access.RateLimit == 0 {
+		d.errorf(n, "%s sets rate_burst without rate_limit", where)
 	}
 	if isChat {
 		r.Handler = "chat"
@@ -225,5 +266,23 @@ func (d *decoder) chat(n *yaml.Node, where string, cfg *Config) {
 		"max_conns_per_ip": func(v *yaml.Node, p string) { cfg.Chat.MaxConnsPerIP = d.positiveInt(v, p, nil) },
 		"message_rate":     func(v *yaml.Node, p string) { cfg.Chat.MessageRate = float64(d.positiveInt(v, p, nil)) },
 		"message_burst":    func(v *yaml.Node, p string) { cfg.Chat.MessageBurst = d.positiveInt(v, p, nil) },
+		"session_rate":     func(v *yaml.Node, p string) { cfg.Chat.SessionRate = float64(d.positiveInt(v, p, nil)) },
+		"session_burst":    func(v *yaml.Node, p string) { cfg.Chat.SessionBurst = d.positiveInt(v, p, nil) },
+		"rooms_per_addr_hour": func(v *yaml.Node, p string) {
+			cfg.Chat.RoomsPerAddrHour = d.positiveInt(v, p, nil)
+		},
+		"filter": func(v *yaml.Node, p string) { d.chatFilter(v, p, cfg) },
+	})
+}
+
+// chatFilter reads chat.filter {words, patterns, action}; edge reload applies it.
+func (d *decoder) chatFilter(n *yaml.Node, where string, cfg *Config) {
+	at := &cfg.At
+	record(n, &at.ChatFilter)
+	f := &cfg.Chat.Filter
+	d.mapping(n, where, map[string]field{
+		"words":    func(v *yaml.Node, p string) { f.Words = d.strList(v, p, &at.ChatFilter, nil) },
+		"patterns": func(v *yaml.Node, p string) { f.Patterns = d.strList(v, p, &at.ChatFilter, nil) },
+		"action":   func(v *yaml.Node, p string) { f.Action = d.str(v, p, nil) },
 	})
 }

@@ -20,6 +20,7 @@ type Positions struct {
 	Limits                                    Pos
 	Chat, ChatDatabaseURL, ChatOrigins        Pos
 	ChatNicknameLocale, ChatSecret            Pos
+	ChatFilter                                Pos
 	// Apps and Sites run parallel to Proxy.Apps and Proxy.Sites; the decoder appends to
 	// both together. Use App(i) and Site(i), which are safe on a hand-built Config.
 	Apps  []AppPositions
@@ -35,9 +36,10 @@ type AppPositions struct {
 
 // SitePositions is where sites[i], each of its hosts and each of its routes were written.
 type SitePositions struct {
-	Site   Pos
-	Hosts  []Pos // parallel to SiteConfig.Hosts
-	Routes []Pos // parallel to SiteConfig.Routes
+	Site     Pos
+	Redirect Pos
+	Hosts    []Pos // parallel to SiteConfig.Hosts
+	Routes   []Pos // parallel to SiteConfig.Routes
 }
 
 // App is the positions of Proxy.Apps[i], or zero ones for an app not from a file.

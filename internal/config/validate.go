@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/edge-server/edge/proxy"
 )
@@ -38,6 +39,7 @@ func Validate(cfg *Config, fs FS) Errors {
 		v.errorf(at.AdminSocket, "admin_socket must not be empty; the CLI talks to edge through it")
 	}
 	v.tls(fs)
+	v.ownCerts(fs, time.Now())
 	apps := v.apps()
 	v.sites(apps, fs)
 	v.chat()
@@ -86,12 +88,18 @@ func checkHostPort(addr string) error {
 
 func (v *validator) tls(fs FS) {
 	at := &v.cfg.At
-	switch ca := v.cfg.TLS.CA; ca {
-	case "letsencrypt", "letsencrypt-staging":
-	default:
-		u, err := url.Parse(ca)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			v.errorf(at.TLSCA, "tls.ca must be letsencrypt, letsencrypt-staging or an ACME directory URL, not %q", ca)
+	cas := v.cfg.TLS.CAs
+	if len(cas) == 0 {
+		cas = []string{v.cfg.TLS.CA}
+	}
+	for _, ca := range cas {
+		switch ca {
+		case "letsencrypt", "letsencrypt-staging":
+		default:
+			u, err := url.Parse(ca)
+			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				v.errorf(at.TLSCA, "tls.ca must be letsencrypt, letsencrypt-staging or an ACME directory URL, not %q", ca)
+			}
 		}
 	}
 	if e := v.cfg.TLS.Email; e != "" && !strings.Contains(e, "@") {
@@ -194,13 +202,16 @@ func (v *validator) sites(apps map[string]bool, fs FS) {
 				hostAt[h] = hat
 			}
 		}
-		if len(s.Routes) == 0 {
+		switch {
+		case s.Redirect != "" && len(s.Routes) > 0:
+			v.errorf(at.Redirect, "%s redirects every request, so its routes would never be used; remove them or the redirect", where)
+		case len(s.Routes) == 0 && s.Redirect == "":
 			v.errorf(at.Site, "%s has no routes", where)
 		}
 		paths := map[string]bool{}
 		for j, r := range s.Routes {
 			rat := at.Route(j)
-			v.route(rat, r.Path, r.App, r.Handler, r.Static != nil, paths, apps)
+			v.route(rat, r.Path, r.App, r.Handler, r.Static != nil, r.Redirect != nil, paths, apps)
 			if files := StaticFiles(r); files != nil && files.Root != "" {
 				// A missing directory is a warning, as in nginx and Caddy: the frontend
 				// is often deployed after edge, and until then those paths answer 404.
@@ -213,7 +224,7 @@ func (v *validator) sites(apps map[string]bool, fs FS) {
 	}
 }
 
-func (v *validator) route(at Pos, path, app, handler string, static bool, paths, apps map[string]bool) {
+func (v *validator) route(at Pos, path, app, handler string, static, redirect bool, paths, apps map[string]bool) {
 	if !strings.HasPrefix(path, "/") {
 		v.errorf(at, "route path %q must start with /", path)
 	} else if paths[path] {
@@ -221,13 +232,13 @@ func (v *validator) route(at Pos, path, app, handler string, static bool, paths,
 	}
 	paths[path] = true
 	targets := 0
-	for _, set := range []bool{app != "", handler != "", static} {
+	for _, set := range []bool{app != "", handler != "", static, redirect} {
 		if set {
 			targets++
 		}
 	}
 	if targets != 1 {
-		v.errorf(at, "route %q must have exactly one of app, chat: true or static", path)
+		v.errorf(at, "route %q must have exactly one of app, chat: true, static or redirect", path)
 	}
 	if app != "" && !apps[app] {
 		v.errorf(at, "route %q points at app %q, which is not defined under apps", path, app)
@@ -245,6 +256,9 @@ func (v *validator) chat() {
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
 			v.errorf(at.ChatOrigins, "chat origin %q must be scheme://host[:port], e.g. https://blog.example.com", o)
 		}
+	}
+	if err := c.Filter.Check(); err != nil && !at.ChatFilter.Bad {
+		v.errorf(at.ChatFilter, "chat.%v", err)
 	}
 	mounts := map[string]bool{}
 	// The problem is reported at the chat section, or where there is none, at the

@@ -17,7 +17,7 @@
       send: 'Send', sending: 'Sending…', retrying: 'Server busy, retrying…', failed: 'Not sent.',
       retry: 'Retry', reconnecting: 'Reconnecting…', start: 'Start of the conversation',
       loading: 'Loading…', newer: 'New messages ↓', sessionError: 'Could not connect. Please try again.',
-      you: 'you',
+      you: 'you', deleted: 'Message deleted.', held: 'Held for review.', banned: 'You are banned from this chat.',
     },
     ko: {
       title: '채팅', enterText: '가입 없이 익명으로 참여해요. 닉네임은 무작위로 정해집니다.',
@@ -25,7 +25,7 @@
       send: '보내기', sending: '보내는 중…', retrying: '서버가 바빠요. 다시 보내는 중…', failed: '전송 실패',
       retry: '다시 보내기', reconnecting: '다시 연결하는 중…', start: '대화의 시작입니다',
       loading: '불러오는 중…', newer: '새 메시지 ↓', sessionError: '연결하지 못했어요. 다시 시도해 주세요.',
-      you: '나',
+      you: '나', deleted: '삭제된 메시지입니다.', held: '검토 대기 중', banned: '이 채팅에서 차단되었어요.',
     },
   };
 
@@ -39,6 +39,7 @@
     t: STR.en, locale: 'en', me: null, token: null, expires: 0,
     ws: null, gen: 0, joined: false, opened: false, failedOpens: 0, renew: false, backoff: 0, reconnectTimer: 0,
     byId: new Map(), // String(id) -> <li>
+    deleted: new Set(), // ids an operator deleted (may come before the message)
     pending: new Map(), // client_id -> {cid, content, li, tries, sentAt, timer}
     lastId: null, firstId: null, joinAfter: null, // newest / oldest confirmed ids seen; `after` of the last join
     atStart: false, loadingOlder: false, missingAvatars: new Set(),
@@ -113,8 +114,11 @@
     body.append(meta, bubble);
     li.append(avatar(m.avatar, m.nickname, m.sender_id), body);
     if (m.id != null) li.dataset.id = String(m.id);
+    if (m.deleted || (m.id != null && S.deleted.has(String(m.id)))) showDeleted(li);
     return li;
   }
+
+  function showDeleted(li) { li.classList.add('deleted'); li.querySelector('.bubble').textContent = S.t.deleted; }
 
   const log = () => $('log');
   function nearBottom() { const l = log(); return l.scrollHeight - l.scrollTop - l.clientHeight < 80; }
@@ -228,6 +232,7 @@
       p.timer = setTimeout(() => transmit(p), delay);
       return;
     }
+    if (f.code === 'held') { setState(p, 'failed', S.t.held, false); return; }
     setState(p, 'failed', S.t.failed + (f.message ? ' ' + String(f.message) : ''), true);
   }
 
@@ -288,6 +293,7 @@
       S.ws = null; S.joined = false;
       if (!S.opened) S.failedOpens++;
       if (e.code === 4001) S.renew = true; // token refused: get a new one before reconnecting
+      if (e.code === 4003) { status(S.t.banned, true); $('online').hidden = true; return; } // banned: no retry
       reconnect();
     });
   }
@@ -333,6 +339,9 @@
       case 'ack':
         onAck(f);
         break;
+      case 'deleted':
+        if (f.room === room && f.id != null) { S.deleted.add(String(f.id)); const li = S.byId.get(String(f.id)); if (li) showDeleted(li); }
+        break;
       case 'presence':
         if (f.room === room && Number.isFinite(f.online)) {
           const o = $('online'); o.hidden = false; o.textContent = S.t.online(f.online);
@@ -341,6 +350,7 @@
       case 'error': {
         const p = f.client_id != null ? S.pending.get(f.client_id) : null;
         if (f.code === 'unauthorized') { S.renew = true; if (S.ws) S.ws.close(); break; }
+        if (f.code === 'banned') { status(S.t.banned, true); break; } // 4003 follows
         if (p && f.code === 'not_joined') { p.sentAt = 0; sendFrame(joinFrame()); break; } // resent after history
         if (!p && f.code === 'unavailable' && f.room === room) {
           // The join was refused (store not reachable yet): no live messages come until a
