@@ -388,3 +388,34 @@ func TestTrafficStateSurvivesReload(t *testing.T) {
 		t.Fatalf("after reload visitors went to %v", got)
 	}
 }
+
+// TestPausedRequestsEndAtShutdown: a request held by a pause gets 503 when edge
+// shuts down instead of keeping the shutdown waiting for max_wait.
+func TestPausedRequestsEndAtShutdown(t *testing.T) {
+	blue, green := startUpstream(t, "blue"), startUpstream(t, "green")
+	s, err := New(oneApp(blue, green, shortTempDir(t)), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pause(context.Background(), "", 5*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan int, 1)
+	go func() {
+		code, _, _ := tryGet(client(s), "a", "/")
+		done <- code
+	}()
+	eventually(t, 5*time.Second, "the request held", func() bool { return s.Status().Apps[0].Held == 1 })
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if code := <-done; code != 503 || time.Since(start) > 3*time.Second {
+		t.Fatalf("held request got %d after %s", code, time.Since(start))
+	}
+}
