@@ -119,6 +119,10 @@ type Config struct {
 	MemoryStoreMax int
 	// InstanceID names this hub in NOTIFY payloads. Default: random.
 	InstanceID string
+	// Presence shares room presence with the other instances of a fleet, so the
+	// "online" count is the fleet's; call Hub.PresenceChanged when it says another
+	// instance's count changed. Default nil: presence counts this instance only.
+	Presence PresenceSharer
 	// Metrics receives connection and writer events. Default: a no-op.
 	Metrics Metrics
 	// KeepHijackedConns must be set exactly when the fasthttp.Server serving Handler()

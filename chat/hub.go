@@ -68,7 +68,7 @@ func New(cfg Config, log *zap.Logger) (*Hub, error) {
 	h := &Hub{
 		cfg: cfg, log: log, metrics: cfg.Metrics,
 		id:      newIdentity(cfg.Secret, cfg.TokenTTL, cfg.NicknameLocale),
-		rooms:   newRooms(cfg.PresenceDelay),
+		rooms:   newRooms(cfg.PresenceDelay, cfg.Presence),
 		perIP:   map[netip.Addr]int{},
 		origins: map[string]bool{},
 	}

@@ -8,6 +8,7 @@ import (
 // rooms is every room with at least one member on this instance.
 type rooms struct {
 	presenceDelay time.Duration
+	presence      PresenceSharer // nil: this instance only
 
 	mu sync.RWMutex
 	m  map[string]*room
@@ -20,6 +21,7 @@ type room struct {
 	members         map[*member]struct{}
 	users           map[string]int // user id -> connections in the room
 	presencePending bool
+	remote          int // other instances' visitors at the last publish (guarded by mu)
 	rs              *rooms
 }
 
@@ -41,8 +43,8 @@ type pending struct {
 	frame []byte
 }
 
-func newRooms(presenceDelay time.Duration) *rooms {
-	return &rooms{presenceDelay: presenceDelay, m: map[string]*room{}}
+func newRooms(presenceDelay time.Duration, presence PresenceSharer) *rooms {
+	return &rooms{presenceDelay: presenceDelay, presence: presence, m: map[string]*room{}}
 }
 
 // join adds s to room id and returns the new member.
@@ -115,11 +117,12 @@ func (rs *rooms) broadcast(msg *Message) {
 	r.mu.RUnlock()
 }
 
-// online is the number of distinct users in the room on this instance.
+// online is the number of distinct users in the room: on this instance, plus the
+// fleet's other instances as last published.
 func (r *room) online() int {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return len(r.users)
+	return len(r.users) + r.remote
 }
 
 // presenceChanged schedules one presence broadcast per PresenceDelay, however many
@@ -138,8 +141,11 @@ func (r *room) presenceChanged() {
 func (r *room) sendPresence() {
 	r.mu.Lock()
 	r.presencePending = false
-	frame := encodeFrame(presenceFrame{Type: "presence", Room: r.id, Online: len(r.users)})
+	local := len(r.users)
 	r.mu.Unlock()
+	// Publishing talks to the fleet database (bounded by its timeout): outside mu.
+	online := r.fleetOnline(local)
+	frame := encodeFrame(presenceFrame{Type: "presence", Room: r.id, Online: online})
 	r.mu.RLock()
 	for m := range r.members {
 		m.deliverControl(frame)

@@ -126,18 +126,30 @@ func (a *adminServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeAdminError(w, e)
 			return
 		}
-		if cmd.auto != nil {
-			a.answer(w, func() (*SwitchResult, error) { return a.s.SwitchAuto(r.Context(), cmd.app, cmd.color, *cmd.auto) })
+		if f := a.s.cfg.Fleet; f != nil {
+			if cmd.auto != nil || cmd.opts.Weight > 0 || cmd.opts.MinHealthy > 0 {
+				writeAdminError(w, badRequest("with cluster: configured a switch is fleet-wide, and canaries (weight, auto) and min_healthy are not yet; switch the whole fleet, or run the canary on an edge without cluster:"))
+				return
+			}
+			a.answer(w, func() (any, error) { return f.Switch(r.Context(), cmd.app, cmd.color, cmd.timeout) })
 			return
 		}
-		a.answer(w, func() (*SwitchResult, error) { return a.s.SwitchWith(r.Context(), cmd.app, cmd.color, cmd.opts) })
+		if cmd.auto != nil {
+			a.answer(w, func() (any, error) { return a.s.SwitchAuto(r.Context(), cmd.app, cmd.color, *cmd.auto) })
+			return
+		}
+		a.answer(w, func() (any, error) { return a.s.SwitchWith(r.Context(), cmd.app, cmd.color, cmd.opts) })
 	case "/rollback":
 		cmd, e := decodeRollback(body)
 		if e != nil {
 			writeAdminError(w, e)
 			return
 		}
-		a.answer(w, func() (*SwitchResult, error) { return a.s.Rollback(r.Context(), cmd.app, cmd.timeout) })
+		if f := a.s.cfg.Fleet; f != nil {
+			a.answer(w, func() (any, error) { return f.Rollback(r.Context(), cmd.app, cmd.timeout) })
+			return
+		}
+		a.answer(w, func() (any, error) { return a.s.Rollback(r.Context(), cmd.app, cmd.timeout) })
 	case "/pause", "/resume", "/maintenance":
 		a.traffic(w, r, body)
 	case "/reload":
@@ -182,7 +194,7 @@ func (a *adminServer) traffic(w http.ResponseWriter, r *http.Request, body []byt
 	writeJSON(w, 200, res)
 }
 
-func (a *adminServer) answer(w http.ResponseWriter, do func() (*SwitchResult, error)) {
+func (a *adminServer) answer(w http.ResponseWriter, do func() (any, error)) {
 	res, err := do()
 	if err != nil {
 		writeAdminError(w, err)

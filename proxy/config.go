@@ -55,6 +55,12 @@ type Config struct {
 	// Reload is called by POST /reload on the admin API. nil: the admin API answers
 	// 501 Not Implemented. cmd/edge supplies it (re-read the file, then Server.Reload).
 	Reload func(ctx context.Context) error
+	// Fleet, when set, takes the admin API's switches and rollbacks fleet-wide (see
+	// FleetSwitcher). Default nil: they move this instance only.
+	Fleet FleetSwitcher
+	// FleetStatus, when set, is reported by GET /status under "instances" (every live
+	// instance of the fleet) and "fleet" (the fleet database's state). Default nil.
+	FleetStatus func() (instances, fleet any)
 
 	// AccessLog writes one JSON line per request through the logger named "access".
 	// Default false (cmd/edge turns it on unless access_log: false).

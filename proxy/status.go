@@ -13,6 +13,9 @@ type Status struct {
 	// Certificates is whatever Config.CertificateStatus returns (the tls package's
 	// per-name status); absent when HTTPS is off.
 	Certificates any `json:"certificates,omitempty"`
+	// Instances and Fleet are what Config.FleetStatus returns; absent without a fleet.
+	Instances any `json:"instances,omitempty"`
+	Fleet     any `json:"fleet,omitempty"`
 }
 
 // AppStatus is one app.
@@ -88,6 +91,9 @@ func (s *Server) Status() Status {
 	}
 	if s.cfg.CertificateStatus != nil {
 		st.Certificates = s.cfg.CertificateStatus()
+	}
+	if s.cfg.FleetStatus != nil {
+		st.Instances, st.Fleet = s.cfg.FleetStatus()
 	}
 	return st
 }

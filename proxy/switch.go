@@ -90,24 +90,14 @@ func (s *Server) Switch(ctx context.Context, appName string, color Color, timeou
 // stays where it was. Switches of one app run one at a time; ctx bounds waiting for
 // another switch and the health checks, not the drain.
 func (s *Server) SwitchWith(ctx context.Context, appName string, color Color, o SwitchOptions) (*SwitchResult, error) {
-	if s.stopping.Load() {
-		return nil, errorf(CodeShuttingDown, 503, "edge is shutting down")
-	}
 	if o.Weight < 0 || o.Weight > MaxWeight {
 		return nil, badRequest("weight %d is outside 1 to %d (percent of visitors on %s)", o.Weight, MaxWeight, color)
 	}
-	a, err := s.lookupApp(appName)
+	a, release, err := s.lockApp(ctx, appName)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.state.acquire(ctx); err != nil {
-		return nil, errorf(CodeBusy, 409, fmt.Sprintf("gave up waiting for another switch of %s to finish: %v", a.name, err))
-	}
-	defer a.state.release()
-	// Re-read the app under the lock: a reload may have replaced it meanwhile.
-	if a, err = s.lookupApp(a.name); err != nil {
-		return nil, err
-	}
+	defer release()
 	target := a.pools[color]
 	if n := len(target.replicas); o.MinHealthy < 0 || o.MinHealthy > n {
 		return nil, badRequest("min_healthy %d is outside 1 to %d, the number of %s replicas of %s", o.MinHealthy, n, color, a.name)
@@ -153,6 +143,38 @@ func (s *Server) SwitchWith(ctx context.Context, appName string, color Color, o 
 			zap.Int("was", cur.Weight))
 		return res, nil
 	}
+	return s.flip(a, from, color, res, nil)
+}
+
+// lockApp finds app and takes its switch lock (switches of one app run one at a
+// time); the caller must call release.
+func (s *Server) lockApp(ctx context.Context, appName string) (a *app, release func(), err error) {
+	if s.stopping.Load() {
+		return nil, nil, errorf(CodeShuttingDown, 503, "edge is shutting down")
+	}
+	if a, err = s.lookupApp(appName); err != nil {
+		return nil, nil, err
+	}
+	if err := a.state.acquire(ctx); err != nil {
+		return nil, nil, errorf(CodeBusy, 409, fmt.Sprintf("gave up waiting for another switch of %s to finish: %v", a.name, err))
+	}
+	release = a.state.release // the state that was locked, even if a reload replaced the app
+	// Re-read the app under the lock: a reload may have replaced it meanwhile.
+	if a, err = s.lookupApp(a.name); err != nil {
+		release()
+		return nil, nil, err
+	}
+	return a, release, nil
+}
+
+// flip records color as app's live color (ending a canary), moves traffic, calls
+// flipped (if any), drains from and reports. The caller holds the app's switch lock
+// and has checked color's health (or the fleet has, from every instance).
+func (s *Server) flip(a *app, from, color Color, res *SwitchResult, flipped func()) (*SwitchResult, error) {
+	cur := a.state.get()
+	target := a.pools[color]
+	next := cur
+	next.ChangedAt = time.Now()
 	old := a.pools[from]
 	next.Active, next.Previous, next.HasPrevious, next.Weight = color, from, true, 0
 	doneBefore := old.done.Load()
@@ -161,6 +183,9 @@ func (s *Server) SwitchWith(ctx context.Context, appName string, color Color, o 
 		return nil, s.stateWriteRefused(a, from, color, err)
 	}
 	s.cfg.Metrics.Switched(a.name, from.String(), color.String(), true)
+	if flipped != nil {
+		flipped()
+	}
 	s.log.Info("switched", zap.String("app", a.name), zap.String("from", from.String()), zap.String("to", color.String()),
 		zap.String("upstream", target.addrs()), zap.Int64("old_in_flight", inFlightAtFlip), zap.Int("canary_weight_was", cur.Weight))
 	d := s.drain(old, a.cfg.Drain, doneBefore)

@@ -56,20 +56,11 @@ func (s *Server) ApplyState(ctx context.Context, appName string, st AppState) er
 
 // withApp runs fn on the current app under its switch lock.
 func (s *Server) withApp(ctx context.Context, appName string, fn func(a *app) error) error {
-	if s.stopping.Load() {
-		return errorf(CodeShuttingDown, 503, "edge is shutting down")
-	}
-	a, err := s.lookupApp(appName)
+	a, release, err := s.lockApp(ctx, appName)
 	if err != nil {
 		return err
 	}
-	if err := a.state.acquire(ctx); err != nil {
-		return errorf(CodeBusy, 409, fmt.Sprintf("gave up waiting for a switch of %s to finish: %v", a.name, err))
-	}
-	defer a.state.release()
-	if a, err = s.lookupApp(a.name); err != nil {
-		return err
-	}
+	defer release()
 	return fn(a)
 }
 

@@ -2,6 +2,10 @@ package edgetls
 
 import (
 	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"time"
 
 	"github.com/caddyserver/certmagic"
 	"github.com/mholt/acmez/v3/acme"
@@ -33,20 +37,64 @@ func (m *Manager) HandleHTTPChallenge(ctx *fasthttp.RequestCtx) bool {
 		return false
 	}
 	chal, ok := certmagic.GetACMEChallenge(name)
+	keyAuth, distributed := chal.KeyAuthorization, false
 	if !ok || chal.Type != acme.ChallengeTypeHTTP01 || chal.Token == "" ||
 		string(path[len(challengePrefix):]) != chal.Token {
-		return false
+		if !m.s.shared {
+			return false
+		}
+		// Another instance of the fleet may have started this order: certmagic's
+		// distributed solver wrote the challenge to the shared storage.
+		if keyAuth, ok = m.sharedHTTPChallenge(ctx, name, string(path)); !ok {
+			return false
+		}
+		distributed = true
 	}
 	ctx.Response.Reset()
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.SetContentType("text/plain")
-	ctx.SetBodyString(chal.KeyAuthorization)
+	ctx.SetBodyString(keyAuth)
 	ctx.SetConnectionClose()
 	m.log.Info("answered ACME HTTP-01 challenge",
 		zap.String("host", name),
+		zap.Bool("distributed", distributed),
 		zap.Stringer("remote", ctx.RemoteAddr()))
 	return true
 }
+
+// sharedHTTPChallenge asks certmagic to answer from the shared storage, where its
+// distributed solver keeps challenges (the key layout is certmagic's business, so
+// this goes through its own handler rather than guessing keys). Only challenge
+// requests for managed names get here; the net/http values live for this call only.
+func (m *Manager) sharedHTTPChallenge(ctx *fasthttp.RequestCtx, name, path string) (string, bool) {
+	lctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
+	defer cancel()
+	r, err := http.NewRequestWithContext(lctx, http.MethodGet, path, nil)
+	if err != nil {
+		return "", false
+	}
+	r.Host = name
+	r.RemoteAddr = ctx.RemoteAddr().String()
+	// Any of the CAs may have started the order: ask each issuer in turn.
+	for _, issuer := range m.issuers {
+		w := &challengeWriter{header: make(http.Header)}
+		if issuer.HandleHTTPChallenge(w, r) && w.status <= http.StatusOK {
+			return w.body.String(), true
+		}
+	}
+	return "", false
+}
+
+// challengeWriter collects what certmagic's HTTP-01 handler writes.
+type challengeWriter struct {
+	header http.Header
+	body   strings.Builder
+	status int
+}
+
+func (w *challengeWriter) Header() http.Header         { return w.header }
+func (w *challengeWriter) WriteHeader(code int)        { w.status = code }
+func (w *challengeWriter) Write(b []byte) (int, error) { return w.body.Write(b) }
 
 // hostOnly strips the port from a Host header value: "a.example:8080" → "a.example",
 // "[::1]:80" → "::1".

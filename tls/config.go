@@ -40,8 +40,15 @@ type Config struct {
 	// named by tls.ca_root. Default: none.
 	CARootPEM []byte
 	// StorageDir holds accounts, keys and certificates (created 0700 if missing).
-	// Required: cmd/edge passes state_dir/certs. HOME is never used.
+	// Required: cmd/edge passes state_dir/certs. HOME is never used. With Storage set
+	// it only has to be writable (nothing is kept there).
 	StorageDir string
+	// Storage replaces the FileStorage in StorageDir with a storage shared by a fleet
+	// (a *PostgresStorage): certificates are then ordered once for all instances,
+	// each waiting on the storage's lock, and any instance answers a challenge that
+	// another one started. Default nil: FileStorage in StorageDir, challenges answered
+	// from memory.
+	Storage certmagic.Storage
 
 	// ListenHost is the host part of edge's own HTTP and HTTPS listen addresses.
 	// certmagic probes ListenHost:HTTPPort / ListenHost:HTTPSPort before a challenge and
@@ -77,17 +84,20 @@ const (
 
 // settings is a validated, normalized Config.
 type settings struct {
-	hosts      []string            // lowercase, deduplicated, in the given order
-	hostSet    map[string]struct{} // same names, for lookups during handshakes
-	email      string
-	caURLs     []string       // in the order they are tried
-	roots      *x509.CertPool // nil: system roots only
-	storageDir string
-	listenHost string
-	httpPort   int
-	httpsPort  int
-	noHTTP01   bool
-	noALPN01   bool
+	hosts       []string            // lowercase, deduplicated, in the given order
+	hostSet     map[string]struct{} // same names, for lookups during handshakes
+	email       string
+	caURLs      []string       // in the order they are tried
+	roots       *x509.CertPool // nil: system roots only
+	storageDir  string
+	storage     certmagic.Storage // FileStorage in storageDir unless Config.Storage
+	storageName string            // for logs
+	shared      bool              // Config.Storage given: distributed challenge solving
+	listenHost  string
+	httpPort    int
+	httpsPort   int
+	noHTTP01    bool
+	noALPN01    bool
 }
 
 // check validates cfg and fills in defaults. Every problem is a *ConfigError naming the
@@ -110,6 +120,11 @@ func (cfg Config) check() (*settings, error) {
 		return nil, configErrorf("StorageDir", "storage directory %q: %v", cfg.StorageDir, err)
 	}
 	s.storageDir = dir
+	s.storage, s.storageName = &certmagic.FileStorage{Path: dir}, dir
+	if cfg.Storage != nil {
+		s.storage, s.shared = cfg.Storage, true
+		s.storageName = fmt.Sprint(cfg.Storage)
+	}
 	cas := cfg.CAs
 	if len(cas) == 0 {
 		cas = []string{cfg.CA}

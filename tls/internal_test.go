@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -74,5 +75,27 @@ func TestCertmagicLoggerLevels(t *testing.T) {
 	want := []string{"warn a warning", "error an error", "info cancelled at shutdown (during shutdown)"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("logged %q, want %q", got, want)
+	}
+}
+
+// The issuers are exactly the configured CAs, in order: certmagic.New's default
+// (Let's Encrypt production) must never be tried first or at all.
+func TestIssuersAreTheConfiguredCAs(t *testing.T) {
+	want := []string{"https://127.0.0.1:1/a/dir", "https://127.0.0.1:1/b/dir"}
+	m, err := New(Config{Hosts: []string{"x.edge.test"}, StorageDir: t.TempDir(), CAs: want}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Shutdown(context.Background()) })
+	var got []string
+	for _, is := range m.magic.Issuers {
+		acme, ok := is.(*certmagic.ACMEIssuer)
+		if !ok {
+			t.Fatalf("issuer %T is not an ACME issuer", is)
+		}
+		got = append(got, acme.CA)
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("issuers %q, want %q", got, want)
 	}
 }

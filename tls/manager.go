@@ -24,6 +24,7 @@ type Manager struct {
 	storage *countingStorage
 	cache   *certmagic.Cache
 	magic   *certmagic.Config
+	issuers []*certmagic.ACMEIssuer // one per CA, in the order certmagic tries them
 	tlsConf *tls.Config
 	stored  storedCerts // what storage held at New; a handshake fallback (stored.go)
 	book    *statusBook
@@ -59,7 +60,7 @@ func New(cfg Config, log *zap.Logger) (*Manager, error) {
 	m := &Manager{
 		log:     log,
 		s:       s,
-		storage: &countingStorage{FileStorage: &certmagic.FileStorage{Path: s.storageDir}},
+		storage: &countingStorage{Storage: s.storage},
 		book:    newStatusBook(s.hosts),
 		ctx:     ctx,
 		cancel:  cancel,
@@ -79,6 +80,7 @@ func New(cfg Config, log *zap.Logger) (*Manager, error) {
 	// One issuer per CA: certmagic tries them in this order and moves to the next
 	// when one fails to issue.
 	m.stored = storedCerts{}
+	m.magic.Issuers = nil // certmagic.New put its default (Let's Encrypt) issuer there
 	for _, ca := range s.caURLs {
 		issuer := certmagic.NewACMEIssuer(m.magic, certmagic.ACMEIssuer{
 			CA:                      ca,
@@ -86,9 +88,10 @@ func New(cfg Config, log *zap.Logger) (*Manager, error) {
 			Agreed:                  true, // configuring a CA is agreeing to its terms; never prompt
 			DisableHTTPChallenge:    s.noHTTP01,
 			DisableTLSALPNChallenge: s.noALPN01,
-			// Challenges are answered from memory by this process's listeners; nothing
-			// needs to be shared through storage.
-			DisableDistributedSolvers: true,
+			// Alone, challenges are answered from memory by this process's listeners.
+			// With a shared storage (a fleet), the CA may reach any instance: certmagic
+			// then writes each challenge to storage and every instance answers from it.
+			DisableDistributedSolvers: !s.shared,
 			ListenHost:                s.listenHost,
 			AltHTTPPort:               s.httpPort,
 			AltTLSALPNPort:            s.httpsPort,
@@ -96,6 +99,7 @@ func New(cfg Config, log *zap.Logger) (*Manager, error) {
 			Logger:                    cmLog,
 		})
 		m.magic.Issuers = append(m.magic.Issuers, issuer)
+		m.issuers = append(m.issuers, issuer)
 		// Stored certificates of every issuer are a handshake fallback; for a name
 		// stored under several, the one that lasts longest.
 		for host, c := range loadStoredCerts(m.storage, issuer.IssuerKey(), s.hosts, log) {
@@ -143,7 +147,7 @@ func (m *Manager) Start() error {
 	m.log.Info("managing certificates",
 		zap.Strings("hosts", hosts),
 		zap.Strings("ca", m.s.caURLs),
-		zap.String("storage", m.s.storageDir),
+		zap.String("storage", m.s.storageName),
 		zap.Bool("http_01", !m.s.noHTTP01),
 		zap.Bool("tls_alpn_01", !m.s.noALPN01))
 	if err := m.magic.ManageAsync(m.ctx, hosts); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,14 +20,24 @@ import (
 	"github.com/edge-server/edge/tls/pebbletest"
 )
 
+// freeAddr returns a loopback address that was free a moment ago, for an edge process
+// to bind later. The port comes from below the kernel's ephemeral range (32768+ by
+// default): a port 0 pick is in that range, where any outgoing connection of a
+// parallel test may take it as its local port before the edge binds it.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 200 {
+		port := 20000 + rand.IntN(12000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		return addr
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free loopback port in 20000-31999 after 200 tries")
+	return ""
 }
 
 // runServe runs serve() as `edge run` does and returns a stop function that ends it

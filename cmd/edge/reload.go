@@ -206,6 +206,7 @@ func carryRuntime(running, next *config.Config) {
 	filter := next.Chat.Filter // the one chat setting a reload applies (Hub.SetFilter)
 	next.Chat = running.Chat
 	next.Chat.Filter = filter
+	next.Cluster = running.Cluster
 }
 
 // restartOnlyChanges lists settings that differ between the running and the new config
@@ -235,6 +236,9 @@ func restartOnlyChanges(running, next *config.Config) config.Errors {
 	str("tls.ca", at.TLSCA, running.TLS.CA, next.TLS.CA)
 	check("tls.ca_root", at.TLSCARoot, running.CARootFile != next.CARootFile || !bytes.Equal(running.TLS.CARootPEM, next.TLS.CARootPEM),
 		quoteOrEmpty(running.CARootFile), quoteOrEmpty(next.CARootFile)+" (or its contents)")
+	check("cluster.database_url", at.ClusterDatabaseURL, running.Cluster.DatabaseURL != next.Cluster.DatabaseURL, "(hidden)", "(hidden, different)")
+	str("cluster.name", at.ClusterName, running.Cluster.Name, next.Cluster.Name)
+	check("cluster.heartbeat", at.ClusterHeartbeat, running.Cluster.Heartbeat != next.Cluster.Heartbeat, running.Cluster.Heartbeat, next.Cluster.Heartbeat)
 	check("chat", at.Chat, running.ChatEnabled != next.ChatEnabled, chatOnOff(running.ChatEnabled), chatOnOff(next.ChatEnabled))
 	if running.ChatEnabled && next.ChatEnabled {
 		str("chat", at.Chat, running.Chat.Mount, next.Chat.Mount)

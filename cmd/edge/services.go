@@ -23,6 +23,13 @@ import (
 // them) and stops before them.
 func buildServices(cfg *config.Config, log *zap.Logger, d *opsDaemon) ([]service, error) {
 	cfg.Chat.Metrics = chatMetrics{d.metrics}
+	fw, err := newFleetWiring(cfg.Cluster.DatabaseURL, cfg.Cluster.Name, cfg.Cluster.Heartbeat, log)
+	if err != nil {
+		return nil, err
+	}
+	if fw != nil {
+		fw.joinConfig(cfg)
+	}
 	hub, err := chatHub(cfg, log)
 	if err != nil {
 		return nil, err
@@ -46,9 +53,16 @@ func buildServices(cfg *config.Config, log *zap.Logger, d *opsDaemon) ([]service
 	}
 	pcfg.Reload = d.reload.reloadConfig
 	pcfg.Metrics = d.metrics
+	if fw != nil {
+		fw.proxyConfig(&pcfg)
+	}
 	p, err := proxy.New(pcfg, log)
 	if err != nil {
 		return nil, err
+	}
+	if fw != nil {
+		fw.attach(p, certs, hub)
+		services = append(services, fw) // before the proxy: the fleet's colors apply before serving
 	}
 	d.reload.addProxy(p, pcfg)
 	d.every(15*time.Second, func() {

@@ -43,6 +43,8 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	var st struct {
 		proxy.Status
 		Certificates []edgetls.CertStatus `json:"certificates"`
+		Instances    []fleetInstance      `json:"instances"`
+		Fleet        *fleetState          `json:"fleet"`
 	}
 	if err := json.Unmarshal(raw, &st); err != nil {
 		fmt.Fprintf(stderr, "edge status: edge's answer is not the expected JSON: %v\n", err)
@@ -50,6 +52,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	}
 	printStatus(stdout, st.Status)
 	printCertificates(stdout, st.Certificates)
+	printFleet(stdout, st.Instances, st.Fleet)
 	return 0
 }
 

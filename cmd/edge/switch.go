@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edge-server/edge/cluster"
 	"github.com/edge-server/edge/proxy"
 )
 
@@ -141,7 +142,8 @@ func runSwitch(verb, path string, req map[string]any, sf *socketFlags, stdout, s
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	var res struct {
-		Message string `json:"message"`
+		proxy.SwitchResult
+		Instances []cluster.InstanceSwitch `json:"instances"` // a fleet-wide switch
 	}
 	start := time.Now()
 	if err := newAdminClient(socket).call(ctx, "POST", path, req, &res); err != nil {
@@ -153,6 +155,9 @@ func runSwitch(verb, path string, req map[string]any, sf *socketFlags, stdout, s
 		return 1
 	}
 	fmt.Fprintln(stdout, res.Message)
+	for _, is := range res.Instances {
+		fmt.Fprintf(stdout, "  %s: %s\n", is.Instance, is.Message)
+	}
 	return 0
 }
 

@@ -28,6 +28,7 @@ type Config struct {
 	Chat        chat.Config
 	// OwnCerts are the sites' tls: {cert, key} files, in site order.
 	OwnCerts []OwnCert
+	Cluster  Cluster
 	// Warnings are problems that do not stop edge from running.
 	Warnings Errors
 	// At is where the values were written, recorded by the decoder; validation and

@@ -97,6 +97,11 @@ func TestConfigErrors(t *testing.T) {
 			`5: chat.filter pattern "(unclosed": error parsing regexp: missing closing ): ` + "`(unclosed`",
 		}},
 		{"two_chat_mounts.yaml", []string{`7: chat is mounted at 2 different paths`}},
+		{"bad_cluster.yaml", []string{
+			`2: cluster.name "edge 1" must be 1 to 63 letters, digits, '.', '-' or '_'`,
+			`3: cluster.heartbeat 10ms must be between 100ms and 1m0s`,
+			`2: cluster: needs database_url (the fleet's Postgres, which may be chat.database_url); remove the section to run alone`,
+		}},
 		{"bad_env.yaml", []string{
 			`1: state_dir: "1BAD" is not a valid environment variable name`,
 			`2: admin_socket: unterminated ${`,
@@ -115,6 +120,20 @@ func TestConfigErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestConfigCluster(t *testing.T) {
+	cfg, errs := loadTestConfig(t, "cluster.yaml", map[string]string{"DATABASE_URL": "postgres://db/edge"})
+	if len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	want := Cluster{DatabaseURL: "postgres://db/edge", Name: "edge-2", Heartbeat: 500 * time.Millisecond}
+	if cfg.Cluster != want {
+		t.Errorf("cluster = %+v, want %+v", cfg.Cluster, want)
+	}
+	if cfg, _ := loadTestConfig(t, "three_mistakes.yaml", nil); cfg.Cluster != (Cluster{}) {
+		t.Errorf("without cluster: the section is %+v, want off", cfg.Cluster)
 	}
 }
 

@@ -68,6 +68,7 @@ func Parse(file string, data []byte, lookup func(string) (string, bool)) (*Confi
 		"trusted_proxies": func(n *yaml.Node, p string) {
 			cfg.Proxy.TrustedProxies = d.prefixes(n, p)
 		},
+		"cluster": func(n *yaml.Node, p string) { d.cluster(n, p, cfg) },
 	})
 	if len(d.errs) > 0 {
 		return cfg, d.errs

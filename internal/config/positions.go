@@ -21,6 +21,8 @@ type Positions struct {
 	Chat, ChatDatabaseURL, ChatOrigins        Pos
 	ChatNicknameLocale, ChatSecret            Pos
 	ChatFilter                                Pos
+	Cluster, ClusterDatabaseURL               Pos
+	ClusterName, ClusterHeartbeat             Pos
 	// Apps and Sites run parallel to Proxy.Apps and Proxy.Sites; the decoder appends to
 	// both together. Use App(i) and Site(i), which are safe on a hand-built Config.
 	Apps  []AppPositions

@@ -14,11 +14,13 @@ import (
 	"github.com/letsencrypt/pebble/v2/wfe"
 )
 
-// orderLog counts newOrder requests reaching pebble and remembers their identifiers.
+// orderLog counts the orders pebble created (newOrder requests it answered 201) and
+// remembers their identifiers, and the statuses of the ones it refused.
 type orderLog struct {
-	mu     sync.Mutex
-	n      int
-	idents []string
+	mu       sync.Mutex
+	n        int
+	idents   []string
+	rejected []int // statuses of newOrder requests pebble refused
 }
 
 func (o *orderLog) count() int {
@@ -52,13 +54,39 @@ func (o *orderLog) wrap(h http.Handler) (http.Handler, error) {
 	}
 	newOrderPath := u.Path
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.URL.Path == newOrderPath {
-			body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			o.record(orderIdentifiers(body))
+		if r.Method != http.MethodPost || r.URL.Path != newOrderPath {
+			h.ServeHTTP(w, r)
+			return
 		}
-		h.ServeHTTP(w, r)
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		// Only orders pebble created count: a request it refused (a bad nonce the
+		// client retries, say) made no order.
+		if sw.status == http.StatusCreated {
+			o.record(orderIdentifiers(body))
+		} else {
+			o.reject(sw.status)
+		}
 	}), nil
+}
+
+// statusWriter remembers the status pebble answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (o *orderLog) reject(status int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.rejected = append(o.rejected, status)
 }
 
 func (o *orderLog) record(idents []string) {

@@ -71,10 +71,18 @@ func (p *Pebble) IssuerRoots() *x509.CertPool {
 	return pool
 }
 
-// Orders is how many newOrder requests pebble has received.
+// Orders is how many orders pebble has created (newOrder requests answered 201).
 func (p *Pebble) Orders() int { return p.orders.count() }
 
-// OrderedNames lists the identifiers of every newOrder request, in arrival order.
+// RefusedOrders lists the statuses of newOrder requests pebble refused (e.g. 400 for
+// a bad nonce, which ACME clients retry); they created no order.
+func (p *Pebble) RefusedOrders() []int {
+	p.orders.mu.Lock()
+	defer p.orders.mu.Unlock()
+	return append([]int(nil), p.orders.rejected...)
+}
+
+// OrderedNames lists the identifiers of every created order, in arrival order.
 func (p *Pebble) OrderedNames() []string { return p.orders.names() }
 
 // Forward points the relays at the real HTTP and TLS listeners (host:port). Only valid
