@@ -94,10 +94,11 @@ func (a *adminServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	want := map[string]string{"/status": http.MethodGet, "/switch": http.MethodPost, "/rollback": http.MethodPost, "/reload": http.MethodPost}
+	want := map[string]string{"/status": http.MethodGet, "/switch": http.MethodPost, "/rollback": http.MethodPost, "/reload": http.MethodPost,
+		"/pause": http.MethodPost, "/resume": http.MethodPost, "/maintenance": http.MethodPost}
 	method, ok := want[r.URL.Path]
 	if !ok {
-		writeAdminError(w, errorf(CodeNotFound, 404, fmt.Sprintf("no admin endpoint %s; there are GET /status, POST /switch, POST /rollback, POST /reload", r.URL.Path)))
+		writeAdminError(w, errorf(CodeNotFound, 404, fmt.Sprintf("no admin endpoint %s; there are GET /status, POST /switch, POST /rollback, POST /reload, POST /pause, POST /resume, POST /maintenance", r.URL.Path)))
 		return
 	}
 	if r.Method != method {
@@ -126,10 +127,18 @@ func (a *adminServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if f := a.s.cfg.Fleet; f != nil {
+			if cmd.auto != nil || cmd.opts.Weight > 0 || cmd.opts.MinHealthy > 0 {
+				writeAdminError(w, badRequest("with cluster: configured a switch is fleet-wide, and canaries (weight, auto) and min_healthy are not yet; switch the whole fleet, or run the canary on an edge without cluster:"))
+				return
+			}
 			a.answer(w, func() (any, error) { return f.Switch(r.Context(), cmd.app, cmd.color, cmd.timeout) })
 			return
 		}
-		a.answer(w, func() (any, error) { return a.s.Switch(r.Context(), cmd.app, cmd.color, cmd.timeout) })
+		if cmd.auto != nil {
+			a.answer(w, func() (any, error) { return a.s.SwitchAuto(r.Context(), cmd.app, cmd.color, *cmd.auto) })
+			return
+		}
+		a.answer(w, func() (any, error) { return a.s.SwitchWith(r.Context(), cmd.app, cmd.color, cmd.opts) })
 	case "/rollback":
 		cmd, e := decodeRollback(body)
 		if e != nil {
@@ -141,6 +150,8 @@ func (a *adminServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		a.answer(w, func() (any, error) { return a.s.Rollback(r.Context(), cmd.app, cmd.timeout) })
+	case "/pause", "/resume", "/maintenance":
+		a.traffic(w, r, body)
 	case "/reload":
 		if e := decodeStrict(body, &struct{}{}, true); e != nil {
 			writeAdminError(w, e)
@@ -148,6 +159,39 @@ func (a *adminServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		a.reload(w, r)
 	}
+}
+
+// traffic serves POST /pause, /resume and /maintenance.
+func (a *adminServer) traffic(w http.ResponseWriter, r *http.Request, body []byte) {
+	var cmd trafficCommand
+	var e *Error
+	switch r.URL.Path {
+	case "/pause":
+		cmd, e = decodePause(body)
+	case "/resume":
+		cmd, e = decodeResume(body)
+	default:
+		cmd, e = decodeMaintenance(body)
+	}
+	if e != nil {
+		writeAdminError(w, e)
+		return
+	}
+	var res *TrafficResult
+	var err error
+	switch r.URL.Path {
+	case "/pause":
+		res, err = a.s.Pause(r.Context(), cmd.app, cmd.maxWait)
+	case "/resume":
+		res, err = a.s.Resume(r.Context(), cmd.app)
+	default:
+		res, err = a.s.Maintenance(r.Context(), cmd.app, cmd.on, cmd.message)
+	}
+	if err != nil {
+		writeAdminError(w, err)
+		return
+	}
+	writeJSON(w, 200, res)
 }
 
 func (a *adminServer) answer(w http.ResponseWriter, do func() (any, error)) {

@@ -86,7 +86,7 @@ func TestAdminSwitchAndRollback(t *testing.T) {
 func TestAdminBadInput(t *testing.T) {
 	blue, green := startUpstream(t, "blue"), startUpstream(t, "green")
 	cfg := oneApp(blue, green, shortTempDir(t))
-	cfg.Apps[0].Green = deadAddr(t)
+	cfg.Apps[0].Green = []string{deadAddr(t)}
 	s := startProxy(t, cfg)
 	c := adminClient(s.AdminSocket())
 	tests := []struct {
@@ -198,7 +198,10 @@ func TestAdminSocketTakeover(t *testing.T) {
 // and whatever they accept is valid.
 func FuzzDecodeSwitch(f *testing.F) {
 	for _, s := range []string{`{"color":"green"}`, `{"app":"web","color":"blue","timeout":"5s"}`,
-		`{"color":"green","timeout":2.5}`, `{}`, ``, `[`, `{"color":"green"} x`, `{"timeout":1e309}`} {
+		`{"color":"green","timeout":2.5}`, `{}`, ``, `[`, `{"color":"green"} x`, `{"timeout":1e309}`,
+		`{"color":"green","weight":10}`, `{"color":"green","weight":100}`, `{"color":"blue","min_healthy":2}`,
+		`{"color":"green","auto":{"steps":[10,50],"hold":"1s","max_error_rise":2.5}}`, `{"color":"green","auto":{"steps":[50,10]}}`,
+		`{"max_wait":"30s"}`, `{"on":true,"message":"back soon"}`, `{"on":false}`, `{"max_wait":-1}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -211,6 +214,29 @@ func FuzzDecodeSwitch(f *testing.F) {
 		}
 		if cmd, err := decodeRollback(body); err == nil && (cmd.timeout < 0 || cmd.timeout > MaxSwitchTimeout) {
 			t.Fatalf("accepted %q as %+v", body, cmd)
+		}
+		if cmd, err := decodeSwitch(body); err == nil {
+			if o := cmd.opts; o.Weight < 0 || o.Weight > MaxWeight || o.MinHealthy < 0 || o.MinHealthy > MaxReplicas {
+				t.Fatalf("accepted %q as %+v", body, cmd)
+			}
+			if a := cmd.auto; a != nil {
+				for i, w := range a.Steps {
+					if w < 1 || w > MaxWeight || i > 0 && w <= a.Steps[i-1] {
+						t.Fatalf("accepted steps %v from %q", a.Steps, body)
+					}
+				}
+				if a.Hold < 0 || a.Hold > MaxSwitchTimeout || a.MaxErrorRise < 0 || a.MaxErrorRise > 100 || cmd.opts.Weight != 0 {
+					t.Fatalf("accepted auto %+v from %q", a, body)
+				}
+			}
+		}
+		if cmd, err := decodePause(body); err == nil && (cmd.maxWait < 0 || cmd.maxWait > MaxPauseWait) {
+			t.Fatalf("pause accepted %q as %+v", body, cmd)
+		} else if err != nil && err.Status != 400 {
+			t.Fatalf("pause error %+v", err)
+		}
+		if cmd, err := decodeMaintenance(body); err == nil && len(cmd.message) > MaxMaintenanceMessage {
+			t.Fatalf("maintenance accepted %q", body)
 		}
 	})
 }

@@ -150,3 +150,37 @@ func BenchmarkRoute(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkForwardCanary is BenchmarkForwardHandler with a 10% canary running and
+// two replicas per color: each request hashes its visitor (the client address here,
+// as it sends no cookie), gets the Set-Cookie edge adds, and picks a replica.
+func BenchmarkForwardCanary(b *testing.B) {
+	blue, blue2, green := startUpstream(b, "blue"), startUpstream(b, "blue2"), startUpstream(b, "green")
+	for _, u := range []*upstream{blue, blue2, green} {
+		u.quiet.Store(true)
+	}
+	cfg := oneApp(blue, green, shortTempDir(b))
+	cfg.AdminSocket = ""
+	cfg.Apps[0].Blue = []string{blue.addr, blue2.addr}
+	cfg.Apps[0].Health.Interval = time.Hour
+	s := startProxy(b, cfg)
+	if _, err := s.SwitchWith(b.Context(), "web", Green, SwitchOptions{Weight: 10}); err != nil {
+		b.Fatal(err)
+	}
+	var ctx fasthttp.RequestCtx
+	ctx.Init2(benchConn{}, quietLogger{}, false)
+	var src benchRequest
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		ctx.Response.Reset()
+		src.readInto(b, &ctx.Request, benchRaw)
+		s.handleHTTP(&ctx)
+		if ctx.Response.StatusCode() != 200 || len(ctx.Response.Header.PeekCookie(VisitorCookie)) == 0 {
+			b.Fatalf("status %d, cookie %q", ctx.Response.StatusCode(), ctx.Response.Header.PeekCookie(VisitorCookie))
+		}
+		if _, err := ctx.Response.WriteTo(io.Discard); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -131,7 +131,7 @@ func TestCompressProxiedResponses(t *testing.T) {
 			}
 		})
 	}
-	sl := s.table.Load().apps["web"].slots[Blue]
+	sl := s.table.Load().apps["web"].pools[Blue].replicas[0]
 	eventually(t, 5*time.Second, "every request to leave in-flight", func() bool { return sl.inFlight.Load() == 0 })
 }
 

@@ -108,8 +108,10 @@ type Limits struct {
 type AppConfig struct {
 	// Name is how routes refer to the app. Required.
 	Name string
-	// Blue and Green are upstream addresses (host:port). Both required.
-	Blue, Green string
+	// Blue and Green are the upstream addresses (host:port) of each color: one or
+	// more replicas, no address twice in an app. Both required. Requests to a color go
+	// to its healthy replica with the fewest requests in flight, ties in turn.
+	Blue, Green []string
 	// Health configures active health checks of both colors.
 	Health HealthConfig
 	// Drain is how long a switch waits for the old color's in-flight work. Default 30s.
@@ -122,7 +124,8 @@ type HealthConfig struct {
 	Path string
 	// Interval between checks of each color. Default 2s.
 	Interval time.Duration
-	// Timeout of one check. Default 1s.
+	// Timeout of one check. Default min(1s, Interval). It may be longer than the
+	// interval: checks of one replica never overlap, the next starts after the last ended.
 	Timeout time.Duration
 	// Rise consecutive passes make a color healthy. Default 2.
 	Rise int

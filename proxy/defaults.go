@@ -22,7 +22,7 @@ const (
 	DefaultDrain               = 30 * time.Second
 	DefaultHealthPath          = "/health"
 	DefaultHealthInterval      = 2 * time.Second
-	DefaultHealthTimeout       = time.Second
+	DefaultHealthTimeout       = time.Second // or the interval, when that is shorter
 	DefaultHealthRise          = 2
 	DefaultHealthFall          = 3
 )
@@ -76,7 +76,7 @@ func withDefaults(cfg Config) Config {
 			h.Path = DefaultHealthPath
 		}
 		h.Interval = orDur(h.Interval, DefaultHealthInterval)
-		h.Timeout = orDur(h.Timeout, DefaultHealthTimeout)
+		h.Timeout = orDur(h.Timeout, min(DefaultHealthTimeout, h.Interval))
 		h.Rise = orInt(h.Rise, DefaultHealthRise)
 		h.Fall = orInt(h.Fall, DefaultHealthFall)
 		apps[i] = a
@@ -109,10 +109,10 @@ func (c *Config) check() error {
 			return fmt.Errorf("an app has no name")
 		case apps[a.Name]:
 			return fmt.Errorf("app %q is defined twice", a.Name)
-		case a.Blue == "" || a.Green == "":
+		case len(a.Blue) == 0 || len(a.Green) == 0:
 			return fmt.Errorf("app %q needs both a blue and a green address", a.Name)
-		case a.Blue == a.Green:
-			return fmt.Errorf("app %q has the same address %s for blue and green", a.Name, a.Blue)
+		case checkReplicas(a) != nil:
+			return checkReplicas(a)
 		case !strings.HasPrefix(a.Health.Path, "/"):
 			return fmt.Errorf("app %q health path %q must start with /", a.Name, a.Health.Path)
 		}
@@ -148,6 +148,35 @@ func (c *Config) check() error {
 		}
 	}
 	return nil
+}
+
+// checkReplicas refuses empty addresses and an address listed twice in one app (in
+// one color or in both: a switch between them would change nothing).
+func checkReplicas(a AppConfig) error {
+	seen := map[string]Color{}
+	for _, c := range []Color{Blue, Green} {
+		for _, addr := range a.replicas(c) {
+			if addr == "" {
+				return fmt.Errorf("app %q has an empty %s address", a.Name, c)
+			}
+			if was, dup := seen[addr]; dup {
+				if was == c {
+					return fmt.Errorf("app %q lists %s twice for %s", a.Name, addr, c)
+				}
+				return fmt.Errorf("app %q has the same address %s for blue and green", a.Name, addr)
+			}
+			seen[addr] = c
+		}
+	}
+	return nil
+}
+
+// replicas returns the addresses of color c.
+func (a AppConfig) replicas(c Color) []string {
+	if c == Green {
+		return a.Green
+	}
+	return a.Blue
 }
 
 func (c *Config) checkRoute(r RouteConfig, apps map[string]bool) error {

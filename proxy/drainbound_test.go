@@ -44,7 +44,7 @@ func TestDrainIsTheBound(t *testing.T) {
 	withSSE(blue)
 	const drain = time.Second
 	s, target := startPeerProxy(t, blue.addr, green.addr, drain, false)
-	bslot := s.table.Load().apps["web"].slots[Blue]
+	bslot := s.table.Load().apps["web"].pools[Blue].replicas[0]
 
 	// A client that reads everything and never answers the close frame.
 	_, deafR := rawWSHandshake(t, target, "/ws")
@@ -121,7 +121,7 @@ func TestStreamToClientThatStopsReadingIsCut(t *testing.T) {
 	cfg := oneApp(blue, green, shortTempDir(t))
 	cfg.Limits.WriteTimeout = 500 * time.Millisecond
 	s := startProxy(t, cfg)
-	bslot := s.table.Load().apps["web"].slots[Blue]
+	bslot := s.table.Load().apps["web"].pools[Blue].replicas[0]
 	c, err := net.Dial("tcp", s.HTTPAddr())
 	if err != nil {
 		t.Fatal(err)

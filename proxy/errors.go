@@ -28,6 +28,7 @@ const (
 	CodeReloadFailed      = "reload_failed"
 	CodeShuttingDown      = "shutting_down"
 	CodeBusy              = "switch_in_progress"
+	CodeCanaryFailed      = "canary_failed" // an automatic canary was rolled back
 	CodeNotFound          = "not_found"
 	CodeMethodNotAllowed  = "method_not_allowed"
 )

@@ -34,9 +34,9 @@ func (s *Server) Probe(ctx context.Context, appName string, color Color) error {
 	if err != nil {
 		return err
 	}
-	sl := a.slots[color]
-	if err := sl.health.probe(ctx); err != nil {
-		return fmt.Errorf("%s (%s) is not healthy: %w", color, sl.addr, err)
+	p := a.pools[color]
+	if err := probePool(ctx, p, 0); err != nil {
+		return fmt.Errorf("%s (%s) %w", color, p.addrs(), err)
 	}
 	return nil
 }

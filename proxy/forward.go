@@ -27,15 +27,20 @@ const maxBufferedBody = 128 << 10
 // whole, and the request stays in flight (for drains and metrics) until the last byte
 // went to the client.
 func (s *Server) forward(ctx *fasthttp.RequestCtx, a *app, rid []byte, t requestTarget) string {
-	if isWebSocketUpgrade(&ctx.Request.Header) {
-		return s.proxyWebSocket(ctx, a, rid, t)
+	if !s.admitToApp(ctx, a, rid) {
+		return ""
 	}
-	sl := a.acquire()
+	v := visitor{ctx: ctx}
+	if isWebSocketUpgrade(&ctx.Request.Header) {
+		return s.proxyWebSocket(ctx, a, &v, rid, t)
+	}
+	p := a.acquire(&v)
+	sl := p.pick(0)
 	sl.begin()
 	out := fasthttp.AcquireRequest()
 	closeAsked := buildUpstreamRequest(out, ctx, t, rid, false)
 	up := fasthttp.AcquireResponse()
-	err := sl.do(out, up)
+	sl, err := p.do(sl, out, up)
 	fasthttp.ReleaseRequest(out)
 	if err == nil && up.StatusCode() == fasthttp.StatusSwitchingProtocols {
 		// Nothing asked for an upgrade. upConn has marked the connection, so the pool
@@ -74,6 +79,7 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, a *app, rid []byte, t request
 	up.Header.CopyTo(h)
 	h.SetNoDefaultContentType(true)
 	stripResponseHopByHop(h)
+	v.setCookie(h)
 	if closeAsked {
 		h.SetConnectionClose()
 	}
@@ -93,6 +99,27 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, a *app, rid []byte, t request
 	b.ridLen = copy(b.rid[:], rid)
 	ctx.Response.SetBodyStream(b, cl)
 	return sl.cname
+}
+
+// admitToApp applies maintenance and pause before a request reaches an app. It
+// returns false when it answered the request itself.
+func (s *Server) admitToApp(ctx *fasthttp.RequestCtx, a *app, rid []byte) bool {
+	if m := a.state.maint.Load(); m != nil {
+		m.write(ctx, rid)
+		return false
+	}
+	if !a.state.gate.closed.Load() {
+		return true
+	}
+	if !a.state.gate.wait(s.stopCh) {
+		writePausedTooLong(ctx, rid)
+		return false
+	}
+	if m := a.state.maint.Load(); m != nil { // turned on while the request waited
+		m.write(ctx, rid)
+		return false
+	}
+	return true
 }
 
 // readBody reads exactly n bytes of stream into resp's pooled body buffer, growing it

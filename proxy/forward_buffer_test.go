@@ -42,7 +42,7 @@ func TestBufferedBodiesKeepUpstreamConnection(t *testing.T) {
 	if len(connIDs) > 2 { // sequential requests: one pooled connection (two if one raced a retry)
 		t.Fatalf("%d upstream connections for %d sequential requests, want the pooled one reused", len(connIDs), 3*len(sizes))
 	}
-	sl := s.table.Load().apps["web"].slots[Blue]
+	sl := s.table.Load().apps["web"].pools[Blue].replicas[0]
 	eventually(t, 5*time.Second, "no request in flight", func() bool { return sl.inFlight.Load() == 0 })
 }
 
@@ -61,6 +61,6 @@ func TestTruncatedBufferedBodyIsBadGateway(t *testing.T) {
 	if code != fasthttp.StatusBadGateway || len(h.Peek("X-Secret")) != 0 || strings.Contains(body, "only a part") {
 		t.Fatalf("got %d, X-Secret %q, body %q; want a clean 502", code, h.Peek("X-Secret"), body)
 	}
-	sl := s.table.Load().apps["web"].slots[Blue]
+	sl := s.table.Load().apps["web"].pools[Blue].replicas[0]
 	eventually(t, 5*time.Second, "no request in flight", func() bool { return sl.inFlight.Load() == 0 })
 }

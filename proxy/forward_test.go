@@ -152,8 +152,8 @@ func TestErrorPages(t *testing.T) {
 	dead := deadAddr(t)
 	cfg := oneApp(blue, green, shortTempDir(t))
 	cfg.Apps = append(cfg.Apps,
-		AppConfig{Name: "down", Blue: dead, Green: green.addr, Health: fastHealth},
-		AppConfig{Name: "slow", Blue: blue.addr, Green: green.addr, Health: fastHealth})
+		AppConfig{Name: "down", Blue: []string{dead}, Green: []string{green.addr}, Health: fastHealth},
+		AppConfig{Name: "slow", Blue: []string{blue.addr}, Green: []string{green.addr}, Health: fastHealth})
 	cfg.Sites = []SiteConfig{{Hosts: []string{"a.example"}, Routes: []RouteConfig{
 		{Path: "/down/", App: "down"}, {Path: "/slow/", App: "slow"}, {Path: "/web/", App: "web"}}}}
 	cfg.Limits.UpstreamTimeout = 300 * time.Millisecond
@@ -216,7 +216,7 @@ func TestConnectFailureRetriedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sl := s.table.Load().apps["web"].slots[Blue]
+	sl := s.table.Load().apps["web"].pools[Blue].replicas[0]
 	var attempts atomic.Int32
 	// The first connect attempt fails as a refused connection would; the retry works.
 	// Set before Start, so the server's goroutines see it.
@@ -281,7 +281,7 @@ func TestSSEIsStreamedNotBuffered(t *testing.T) {
 	if !strings.Contains(strings.ToLower(got.String()), "transfer-encoding: chunked") {
 		t.Errorf("headers %q", got.String())
 	}
-	sl := s.table.Load().apps["web"].slots[Blue]
+	sl := s.table.Load().apps["web"].pools[Blue].replicas[0]
 	if n := sl.inFlight.Load(); n != 1 {
 		t.Errorf("stream in flight = %d, want 1", n)
 	}
@@ -324,7 +324,7 @@ func TestHeadAndNoContentResponses(t *testing.T) {
 	if !strings.Contains(out, "HTTP/1.1 204") {
 		t.Fatalf("204 answer %q", out)
 	}
-	sl := s.table.Load().apps["web"].slots[Blue]
+	sl := s.table.Load().apps["web"].pools[Blue].replicas[0]
 	eventually(t, 5*time.Second, "no request in flight", func() bool { return sl.inFlight.Load() == 0 })
 }
 

@@ -167,6 +167,9 @@ func (s *Server) done(ctx *fasthttp.RequestCtx, st *site, a *app, color string, 
 	}
 	if a != nil {
 		appName = a.name
+		if color != "" {
+			a.pools[colorIndex(color)].countAnswer(status)
+		}
 	}
 	s.cfg.Metrics.RequestDone(siteName, appName, color, status, d)
 	if s.access == nil {
@@ -194,7 +197,12 @@ func (s *Server) done(ctx *fasthttp.RequestCtx, st *site, a *app, color string, 
 
 // HealthChanged implements HealthConsumer: it logs and counts health transitions.
 func (s *Server) HealthChanged(app string, c Color, addr string, healthy bool, reason string) {
-	s.cfg.Metrics.HealthChanged(app, c.String(), healthy)
+	if a := s.table.Load().apps[app]; a != nil {
+		p := a.pools[c]
+		s.cfg.Metrics.HealthChanged(app, c.String(), p.healthyCount() == len(p.replicas))
+	} else {
+		s.cfg.Metrics.HealthChanged(app, c.String(), healthy)
+	}
 	if healthy {
 		s.log.Info("upstream is healthy", zap.String("app", app), zap.String("color", c.String()), zap.String("upstream", addr))
 		return

@@ -132,7 +132,7 @@ func rawApp(t testing.TB, u *rawUpstream) Config {
 	green := startRawUpstream(t)
 	return Config{
 		HTTPAddr: "127.0.0.1:0",
-		Apps:     []AppConfig{{Name: "web", Blue: u.addr, Green: green.addr, Health: fastHealth, Drain: time.Second}},
+		Apps:     []AppConfig{{Name: "web", Blue: []string{u.addr}, Green: []string{green.addr}, Health: fastHealth, Drain: time.Second}},
 		Sites: []SiteConfig{{Hosts: []string{"a.example"}, Routes: []RouteConfig{
 			{Path: "/", App: "web"}, {Path: "/static/", App: "web"}}}},
 		StateFile: filepath.Join(dir, "state.json"),

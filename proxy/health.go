@@ -30,6 +30,10 @@ type health struct {
 
 	healthy atomic.Bool
 
+	// checking serializes checks of this replica: the loop's and a switch's probe
+	// never overlap, however long the timeout is against the interval.
+	checking sync.Mutex
+
 	mu        sync.Mutex
 	known     bool // a first result decided the state directly
 	passes    int
@@ -59,6 +63,8 @@ func newHealth(s *slot, cfg HealthConfig) *health {
 
 // check does one GET of the health path; any 2xx or 3xx passes.
 func (h *health) check(ctx context.Context) error {
+	h.checking.Lock()
+	defer h.checking.Unlock()
 	timeout := h.cfg.Timeout
 	if d, ok := ctx.Deadline(); ok && time.Until(d) < timeout {
 		timeout = time.Until(d)
@@ -222,9 +228,7 @@ func (h *health) loop() {
 			}
 		}
 		checkNow = false
-		ctx, cancel := context.WithTimeout(context.Background(), h.cfg.Timeout)
-		err := h.check(ctx)
-		cancel()
+		err := h.check(context.Background()) // bounded by the timeout once it runs, not while a probe's check does
 		select {
 		case <-h.stopCh:
 			return

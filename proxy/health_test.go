@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // healthLog records health transitions.
@@ -125,7 +128,7 @@ func TestProbeOutOfTimeReportsLastFinding(t *testing.T) {
 	blue, green := startUpstream(t, "blue"), startUpstream(t, "green")
 	green.health.Store(500)
 	s := startProxy(t, oneApp(blue, green, shortTempDir(t)))
-	g := s.table.Load().apps["web"].slots[Green].health
+	g := s.table.Load().apps["web"].pools[Green].replicas[0].health
 	eventually(t, 5*time.Second, "green known down", func() bool { ok, known, _, _ := g.snapshot(); return known && !ok })
 	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 	defer cancel()
@@ -138,5 +141,52 @@ func TestProbeOutOfTimeReportsLastFinding(t *testing.T) {
 	g.record(errNoTimeForCheck)
 	if _, _, last, _ := g.snapshot(); last != "GET /health answered 500" {
 		t.Fatalf("a check that never ran was recorded: %q", last)
+	}
+}
+
+// TestHealthChecksNeverOverlap: with a timeout longer than the interval and an
+// upstream slower than the interval, checks of one replica (the loop's and a
+// switch's probe) still run one at a time, and slow passes are passes.
+func TestHealthChecksNeverOverlap(t *testing.T) {
+	var now, most, total atomic.Int32
+	var green *upstream
+	green = startUpstreamWith(t, "green", func(srv *fasthttp.Server) {
+		srv.Handler = func(ctx *fasthttp.RequestCtx) {
+			if string(ctx.Path()) == "/health" {
+				n := now.Add(1)
+				defer now.Add(-1)
+				total.Add(1)
+				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+				}
+				time.Sleep(120 * time.Millisecond)
+			}
+			green.serve(ctx)
+		}
+	})
+	blue := startUpstream(t, "blue")
+	cfg := oneApp(blue, green, shortTempDir(t))
+	cfg.Apps[0].Health = HealthConfig{Path: "/health", Interval: 50 * time.Millisecond, Timeout: 400 * time.Millisecond, Rise: 2, Fall: 2}
+	s := startProxy(t, cfg)
+	if _, err := s.Switch(context.Background(), "web", Green, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if most.Load() != 1 || total.Load() < 4 {
+		t.Fatalf("%d checks, at most %d at once; want one at a time", total.Load(), most.Load())
+	}
+	if st := s.Status().Apps[0].Slots.Green; !st.Healthy {
+		t.Fatalf("slow but passing checks made green %+v", st)
+	}
+}
+
+// TestHealthTimeoutDefault: a timeout left out is min(1s, interval).
+func TestHealthTimeoutDefault(t *testing.T) {
+	for _, tt := range []struct{ interval, want time.Duration }{
+		{500 * time.Millisecond, 500 * time.Millisecond}, {5 * time.Second, time.Second}, {0, time.Second},
+	} {
+		cfg := withDefaults(Config{Apps: []AppConfig{{Name: "web", Health: HealthConfig{Interval: tt.interval}}}})
+		if got := cfg.Apps[0].Health.Timeout; got != tt.want {
+			t.Errorf("interval %s: timeout %s, want %s", tt.interval, got, tt.want)
+		}
 	}
 }

@@ -139,7 +139,7 @@ var fastHealth = HealthConfig{Path: "/health", Interval: 50 * time.Millisecond, 
 func oneApp(blue, green *upstream, dir string) Config {
 	return Config{
 		HTTPAddr:    "127.0.0.1:0",
-		Apps:        []AppConfig{{Name: "web", Blue: blue.addr, Green: green.addr, Health: fastHealth, Drain: 5 * time.Second}},
+		Apps:        []AppConfig{{Name: "web", Blue: []string{blue.addr}, Green: []string{green.addr}, Health: fastHealth, Drain: 5 * time.Second}},
 		Sites:       []SiteConfig{{Hosts: []string{"*"}, Routes: []RouteConfig{{Path: "/", App: "web"}}}},
 		StateFile:   filepath.Join(dir, "state.json"),
 		AdminSocket: filepath.Join(dir, "admin.sock"),

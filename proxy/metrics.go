@@ -20,8 +20,11 @@ type Metrics interface {
 	ResponseCut(app, color string)
 	// Switched is called after every switch attempt. ok is false when it was refused.
 	Switched(app, from, to string, ok bool)
-	// HealthChanged is called when a color becomes healthy or unhealthy.
+	// HealthChanged is called when a color becomes healthy or unhealthy: healthy
+	// means every replica of the color passes its checks.
 	HealthChanged(app, color string, healthy bool)
+	// TrafficState is called when an app's canary weight, pause or maintenance is set.
+	TrafficState(app string, weight int, paused, maintenance bool)
 }
 
 // NopMetrics discards everything; it is used when Config.Metrics is nil.
@@ -41,3 +44,6 @@ func (NopMetrics) Switched(app, from, to string, ok bool) {}
 
 // HealthChanged implements Metrics.
 func (NopMetrics) HealthChanged(app, color string, healthy bool) {}
+
+// TrafficState implements Metrics.
+func (NopMetrics) TrafficState(app string, weight int, paused, maintenance bool) {}

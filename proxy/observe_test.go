@@ -20,7 +20,14 @@ type recMetrics struct {
 	inFlight map[string]int
 	switches []string
 	health   []string
+	traffic  []string
 	cuts     int
+}
+
+func (m *recMetrics) TrafficState(app string, weight int, paused, maintenance bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.traffic = append(m.traffic, fmt.Sprintf("%s weight=%d paused=%v maintenance=%v", app, weight, paused, maintenance))
 }
 
 func (m *recMetrics) ResponseCut(app, color string) {
@@ -131,7 +138,7 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 		code, body, err := tryGet(c, "a", "/slow?ms=800")
 		res <- fmt.Sprint(code, body, err)
 	}()
-	sl := s.table.Load().apps["web"].slots[Blue]
+	sl := s.table.Load().apps["web"].pools[Blue].replicas[0]
 	eventually(t, 5*time.Second, "request in flight", func() bool { return sl.inFlight.Load() == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

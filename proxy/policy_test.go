@@ -43,7 +43,7 @@ func TestResponseHeaderRules(t *testing.T) {
 		ctx.SetBodyString("app")
 	}
 	cfg := oneApp(blue, green, shortTempDir(t))
-	cfg.Apps = append(cfg.Apps, AppConfig{Name: "dead", Blue: deadAddr(t), Green: deadAddr(t), Health: fastHealth})
+	cfg.Apps = append(cfg.Apps, AppConfig{Name: "dead", Blue: []string{deadAddr(t)}, Green: []string{deadAddr(t)}, Health: fastHealth})
 	cfg.Sites[0].Headers = HeaderRules{
 		Set:    map[string]string{"X-Frame-Options": "DENY", "Strict-Transport-Security": "max-age=63072000"},
 		Add:    map[string]string{"Link": "</style.css>; rel=preload"},

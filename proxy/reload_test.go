@@ -19,7 +19,7 @@ func TestReloadKeepsConnectionsAndColors(t *testing.T) {
 	if _, err := s.Switch(context.Background(), "web", Green, 0); err != nil {
 		t.Fatal(err)
 	}
-	oldGreen := s.table.Load().apps["web"].slots[Green]
+	oldGreen := s.table.Load().apps["web"].pools[Green]
 
 	// One keep-alive connection used before and after the reload.
 	conn, err := net.Dial("tcp", s.HTTPAddr())
@@ -49,7 +49,7 @@ func TestReloadKeepsConnectionsAndColors(t *testing.T) {
 
 	next := cfg
 	next.Apps = append(append([]AppConfig(nil), cfg.Apps...),
-		AppConfig{Name: "api", Blue: apiBlue.addr, Green: apiGreen.addr, Health: fastHealth})
+		AppConfig{Name: "api", Blue: []string{apiBlue.addr}, Green: []string{apiGreen.addr}, Health: fastHealth})
 	next.Sites = append(append([]SiteConfig(nil), cfg.Sites...),
 		SiteConfig{Hosts: []string{"b.example"}, Routes: []RouteConfig{{Path: "/", App: "api"}}})
 	if err := s.Reload(next); err != nil {
@@ -61,7 +61,7 @@ func TestReloadKeepsConnectionsAndColors(t *testing.T) {
 	if code, body := ask("b.example"); code != 200 || body != "api-blue" {
 		t.Fatalf("new site %d %q", code, body)
 	}
-	if s.table.Load().apps["web"].slots[Green] != oldGreen {
+	if s.table.Load().apps["web"].pools[Green] != oldGreen {
 		t.Fatal("an unchanged slot was rebuilt (pool and health lost)")
 	}
 	st := s.Status()
@@ -81,7 +81,7 @@ func TestReloadKeepsConnectionsAndColors(t *testing.T) {
 
 	// A changed address gets a fresh slot; the old one is retired.
 	moved := startUpstream(t, "green2")
-	next.Apps[0].Green = moved.addr
+	next.Apps[0].Green = []string{moved.addr}
 	if err := s.Reload(next); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -94,23 +95,25 @@ type table struct {
 
 func (t *table) site(host []byte) *site { return t.hosts.match(host) }
 
-// slots lists every slot of every app.
+// slots lists every replica of every app.
 func (t *table) slots() []*slot {
 	out := make([]*slot, 0, 2*len(t.order))
 	for _, a := range t.order {
-		out = append(out, a.slots[Blue], a.slots[Green])
+		for _, p := range a.pools {
+			out = append(out, p.replicas...)
+		}
 	}
 	return out
 }
 
 // tableBuilder turns a Config into a table, reusing what a previous table had for apps
 // that still exist: their switch state always, their slots (pools, health, in-flight
-// counters) when the address and health settings did not change.
+// counters) per color when its replicas and health settings did not change.
 type tableBuilder struct {
 	cfg      *Config
 	log      *zap.Logger
 	prev     *table
-	restored map[string]savedApp // from the state file, for apps new to this table
+	restored map[string]AppState // from the state file, for apps new to this table
 	consumer HealthConsumer
 }
 
@@ -133,17 +136,13 @@ func (b *tableBuilder) build() (*table, error) {
 			a.state = b.initialState(ac.Name)
 		}
 		for _, c := range []Color{Blue, Green} {
-			addr := ac.Blue
-			if c == Green {
-				addr = ac.Green
-			}
-			if old != nil && old.slots[c].addr == addr && old.cfg.Health == ac.Health && old.slots[c].limits == b.cfg.Limits {
-				a.slots[c] = old.slots[c]
+			addrs := ac.replicas(c)
+			if old != nil && slices.Equal(old.cfg.replicas(c), addrs) && old.cfg.Health == ac.Health &&
+				old.pools[c].replicas[0].limits == b.cfg.Limits {
+				a.pools[c] = old.pools[c]
 				continue
 			}
-			s := newSlot(ac.Name, c, addr, b.cfg.Limits, ac.Health, b.cfg.Metrics, a.state)
-			s.health.consumer = b.consumer
-			a.slots[c] = s
+			a.pools[c] = newPool(ac.Name, c, addrs, b.cfg.Limits, ac.Health, b.cfg.Metrics, a.state, b.consumer)
 		}
 		t.apps[ac.Name] = a
 		t.order = append(t.order, a)
@@ -169,11 +168,7 @@ func (b *tableBuilder) build() (*table, error) {
 }
 
 func (b *tableBuilder) initialState(name string) *appState {
-	sa, ok := b.restored[name]
-	if !ok {
-		return newAppState(Blue, -1)
-	}
-	return newAppState(sa.active, sa.previous)
+	return newAppState(b.restored[name]) // absent: blue, never switched
 }
 
 func (b *tableBuilder) route(rc RouteConfig, t *table) (route, error) {

@@ -13,8 +13,8 @@ func routerTable(t testing.TB) *table {
 	h := func(ctx *fasthttp.RequestCtx) {}
 	cfg := withDefaults(Config{
 		Apps: []AppConfig{
-			{Name: "api", Blue: "127.0.0.1:1", Green: "127.0.0.1:2"},
-			{Name: "admin", Blue: "127.0.0.1:3", Green: "127.0.0.1:4"},
+			{Name: "api", Blue: []string{"127.0.0.1:1"}, Green: []string{"127.0.0.1:2"}},
+			{Name: "admin", Blue: []string{"127.0.0.1:3"}, Green: []string{"127.0.0.1:4"}},
 		},
 		Handlers: map[string]fasthttp.RequestHandler{"chat": h, "other": h},
 		Sites: []SiteConfig{
@@ -119,7 +119,7 @@ func TestConfigCheck(t *testing.T) {
 	h := func(ctx *fasthttp.RequestCtx) {}
 	base := func() Config {
 		return Config{
-			Apps:     []AppConfig{{Name: "web", Blue: "127.0.0.1:1", Green: "127.0.0.1:2"}},
+			Apps:     []AppConfig{{Name: "web", Blue: []string{"127.0.0.1:1"}, Green: []string{"127.0.0.1:2"}}},
 			Handlers: map[string]fasthttp.RequestHandler{"chat": h},
 			Sites:    []SiteConfig{{Hosts: []string{"a.example"}, Routes: []RouteConfig{{Path: "/", App: "web"}}}},
 		}
@@ -137,7 +137,7 @@ func TestConfigCheck(t *testing.T) {
 		{"no target", func(c *Config) { c.Sites[0].Routes[0].App = "" }, "exactly one"},
 		{"path without slash", func(c *Config) { c.Sites[0].Routes[0].Path = "api" }, "must start with /"},
 		{"same colors", func(c *Config) { c.Apps[0].Green = c.Apps[0].Blue }, "same address"},
-		{"missing green", func(c *Config) { c.Apps[0].Green = "" }, "both a blue and a green"},
+		{"missing green", func(c *Config) { c.Apps[0].Green = nil }, "both a blue and a green"},
 		{"duplicate app", func(c *Config) { c.Apps = append(c.Apps, c.Apps[0]) }, "defined twice"},
 		{"duplicate host", func(c *Config) { c.Sites = append(c.Sites, c.Sites[0]) }, "more than one site"},
 		{"bad host", func(c *Config) { c.Sites[0].Hosts[0] = "http://a" }, "not a DNS name"},

@@ -37,6 +37,7 @@ type Server struct {
 	retired  []*slot    // slots a reload replaced; may still carry WebSockets
 	started  bool
 	stopping atomic.Bool
+	stopCh   chan struct{} // closed when Shutdown starts: held (paused) requests give up
 	serveWG  sync.WaitGroup
 }
 
@@ -50,7 +51,7 @@ func New(cfg Config, log *zap.Logger) (*Server, error) {
 	if err := cfg.check(); err != nil {
 		return nil, fmt.Errorf("proxy config: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log.Named("proxy")}
+	s := &Server{cfg: cfg, log: log.Named("proxy"), stopCh: make(chan struct{})}
 	if cfg.AccessLog {
 		s.access = log.Named("access")
 	}
@@ -64,8 +65,9 @@ func New(cfg Config, log *zap.Logger) (*Server, error) {
 	s.table.Store(t)
 	for _, a := range t.order {
 		if sa, ok := restored[a.name]; ok {
-			s.log.Info("restored active color from the state file", zap.String("app", a.name),
-				zap.String("active", sa.active.String()), zap.String("file", cfg.StateFile))
+			s.log.Info("restored the app's state from the state file", zap.String("app", a.name),
+				zap.String("active", sa.Active.String()), zap.Int("weight", sa.Weight), zap.Bool("paused", sa.Paused),
+				zap.Bool("maintenance", sa.Maintenance), zap.String("file", cfg.StateFile))
 		}
 	}
 	return s, nil
@@ -132,11 +134,12 @@ func (s *Server) initialChecks(t *table) {
 	}
 	wg.Wait()
 	for _, a := range t.order {
-		live := a.slots[a.activeColor()]
-		if ok, _, reason, _ := live.health.snapshot(); !ok {
-			s.log.Warn("the live color is not healthy; it keeps serving, switch when the other color is ready",
-				zap.String("app", a.name), zap.String("color", live.cname), zap.String("upstream", live.addr),
-				zap.String("reason", reason))
+		for _, live := range a.pools[a.activeColor()].replicas {
+			if ok, _, reason, _ := live.health.snapshot(); !ok {
+				s.log.Warn("a replica of the live color is not healthy; it keeps serving while no replica is, switch when the other color is ready",
+					zap.String("app", a.name), zap.String("color", live.cname), zap.String("upstream", live.addr),
+					zap.String("reason", reason))
+			}
 		}
 	}
 }
@@ -241,6 +244,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.stopping.Store(true)
+	close(s.stopCh)
 	drains := []*connDrain{s.httpDrain, s.httpsDrain}
 	for _, d := range drains {
 		if d != nil {

@@ -56,7 +56,7 @@ func TestRestoredColorUnhealthyWarns(t *testing.T) {
 	blue, green := startUpstream(t, "blue"), startUpstream(t, "green")
 	dir := shortTempDir(t)
 	cfg := oneApp(blue, green, dir)
-	if err := writeStateFile(cfg.StateFile, map[string]savedApp{"web": {active: Green, previous: int32(Blue)}}); err != nil {
+	if err := writeStateFile(cfg.StateFile, map[string]AppState{"web": {Active: Green, Previous: Blue, HasPrevious: true}}); err != nil {
 		t.Fatal(err)
 	}
 	green.health.Store(503)
@@ -156,17 +156,17 @@ func TestStateKeepsUnknownApps(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "state.json")
 	now := time.Now()
-	if err := writeStateFile(path, map[string]savedApp{"gone": {active: Green, previous: 0, changedAt: now}}); err != nil {
+	if err := writeStateFile(path, map[string]AppState{"gone": {Active: Green, Previous: Blue, HasPrevious: true, ChangedAt: now}}); err != nil {
 		t.Fatal(err)
 	}
 	st := &stateStore{path: path, log: zap.NewNop()}
 	st.load()
-	if err := st.save("web", savedApp{active: Green, previous: int32(Blue), changedAt: now}); err != nil {
+	if err := st.save("web", AppState{Active: Green, Previous: Blue, HasPrevious: true, ChangedAt: now}); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(path)
 	apps, err := decodeState(data)
-	if err != nil || apps["gone"].active != Green || apps["web"].active != Green {
+	if err != nil || apps["gone"].Active != Green || apps["web"].Active != Green {
 		t.Fatalf("state %s: %v", data, err)
 	}
 }

@@ -23,7 +23,17 @@ type AppStatus struct {
 	Name     string `json:"name"`
 	Active   string `json:"active"`
 	Previous string `json:"previous"` // "" before the first switch
-	Slots    Slots  `json:"slots"`
+	// Weight is the percentage of visitors a running canary sends to the other
+	// color; 0 when none runs.
+	Weight int `json:"weight"`
+	// Paused: new requests are held; Held counts those waiting now, each up to MaxWait.
+	Paused  bool   `json:"paused"`
+	Held    int64  `json:"held"`
+	MaxWait string `json:"max_wait,omitempty"`
+	// Maintenance: requests are answered 503 with Message.
+	Maintenance bool   `json:"maintenance"`
+	Message     string `json:"message,omitempty"`
+	Slots       Slots  `json:"slots"`
 }
 
 // Slots holds both colors, in the order people expect.
@@ -32,8 +42,19 @@ type Slots struct {
 	Green SlotStatus `json:"green"`
 }
 
-// SlotStatus is one color of an app.
+// SlotStatus is one color of an app. Its top-level fields summarize the replicas, so
+// that a color with one address reads as it did before replicas existed: Addr is the
+// first replica, Healthy means every replica is healthy, Checked that every replica
+// was checked, LastError the first replica's error that has one.
 type SlotStatus struct {
+	ReplicaStatus
+	// HealthyReplicas counts the replicas that pass their checks.
+	HealthyReplicas int             `json:"healthy_replicas"`
+	Replicas        []ReplicaStatus `json:"replicas"`
+}
+
+// ReplicaStatus is one address of a color.
+type ReplicaStatus struct {
 	Addr       string `json:"addr"`
 	Healthy    bool   `json:"healthy"`
 	InFlight   int64  `json:"in_flight"`
@@ -49,12 +70,23 @@ func (s *Server) Status() Status {
 	t := s.table.Load()
 	st := Status{Apps: make([]AppStatus, 0, len(t.order))}
 	for _, a := range t.order {
-		as := AppStatus{Name: a.name, Active: a.activeColor().String()}
+		cur := a.state.get()
+		as := AppStatus{Name: a.name, Active: a.activeColor().String(), Weight: a.weight(),
+			Paused: cur.Paused, Held: a.state.gate.held.Load(), Maintenance: cur.Maintenance}
 		if p, ok := a.previousColor(); ok {
 			as.Previous = p.String()
 		}
-		as.Slots.Blue = slotStatus(a.slots[Blue])
-		as.Slots.Green = slotStatus(a.slots[Green])
+		if cur.Paused {
+			as.MaxWait = orDur(cur.MaxWait, DefaultPauseMaxWait).String()
+		}
+		if cur.Maintenance {
+			as.Message = cur.Message
+			if as.Message == "" {
+				as.Message = DefaultMaintenanceMessage
+			}
+		}
+		as.Slots.Blue = poolStatus(a.pools[Blue])
+		as.Slots.Green = poolStatus(a.pools[Green])
 		st.Apps = append(st.Apps, as)
 	}
 	if s.cfg.CertificateStatus != nil {
@@ -66,13 +98,30 @@ func (s *Server) Status() Status {
 	return st
 }
 
-func slotStatus(sl *slot) SlotStatus {
-	healthy, known, lastErr, lastCheck := sl.health.snapshot()
-	return SlotStatus{
-		Addr: sl.addr, Healthy: healthy, Checked: known,
-		InFlight: max(sl.inFlight.Load(), 0), WebSockets: sl.ws.len(),
-		LastError: lastErr, LastCheck: lastCheck,
+func poolStatus(p *pool) SlotStatus {
+	out := SlotStatus{ReplicaStatus: ReplicaStatus{Addr: p.replicas[0].addr, Healthy: true, Checked: true, InFlight: max(p.inFlight.Load(), 0)}}
+	for _, sl := range p.replicas {
+		healthy, known, lastErr, lastCheck := sl.health.snapshot()
+		r := ReplicaStatus{Addr: sl.addr, Healthy: healthy, Checked: known, InFlight: max(sl.inFlight.Load(), 0),
+			WebSockets: sl.ws.len(), LastError: lastErr, LastCheck: lastCheck}
+		out.Replicas = append(out.Replicas, r)
+		out.Healthy = out.Healthy && healthy
+		out.Checked = out.Checked && known
+		out.WebSockets += r.WebSockets
+		if healthy {
+			out.HealthyReplicas++
+		}
+		if out.LastError == "" && lastErr != "" && !healthy {
+			out.LastError = lastErr
+		}
+		if lastCheck.After(out.LastCheck) {
+			out.LastCheck = lastCheck
+		}
 	}
+	if out.LastError == "" && len(p.replicas) == 1 {
+		out.LastError = out.Replicas[0].LastError
+	}
+	return out
 }
 
 // Reload swaps in a new routing table built from cfg: sites, routes, apps and local

@@ -14,6 +14,7 @@ type SwitchResult struct {
 	From    string `json:"from"`
 	To      string `json:"to"`
 	Changed bool   `json:"changed"` // false: the color was already live
+	Weight  int    `json:"weight"`  // the canary weight after this switch; 0 when none runs
 	Message string `json:"message"` // one sentence for people
 	Drain   *Drain `json:"drain,omitempty"`
 }
@@ -64,35 +65,83 @@ func appNames(t *table) string {
 	return out
 }
 
-// Switch moves app's traffic to color after the target passes `rise` fresh health
-// checks within timeout (0: Config.SwitchTimeout). It then drains the old color and
-// returns when draining is over. An unhealthy target is refused with an *Error of
-// code CodeUnhealthy and traffic stays where it was; so is a switch to the live color
-// while it is unhealthy (see confirmLive). Switches of one app run one at
-// a time; ctx bounds waiting for another switch and the health checks, not the drain.
+// SwitchOptions are the knobs of one switch.
+type SwitchOptions struct {
+	// Timeout bounds the health checks of the target. 0: Config.SwitchTimeout.
+	Timeout time.Duration
+	// Weight, 1–99, starts or changes a canary: that percentage of visitors goes to
+	// the color named, the rest stays on the live one, nothing drains. 0: a full switch
+	// (which also completes a running canary).
+	Weight int
+	// MinHealthy is how many of the target's replicas must pass; 0: all of them.
+	MinHealthy int
+}
+
+// Switch is SwitchWith with only a timeout: a full switch.
 func (s *Server) Switch(ctx context.Context, appName string, color Color, timeout time.Duration) (*SwitchResult, error) {
+	return s.SwitchWith(ctx, appName, color, SwitchOptions{Timeout: timeout})
+}
+
+// SwitchWith moves app's traffic to color after the target's replicas pass `rise`
+// fresh health checks within the timeout. A full switch then drains the old color
+// and returns when draining is over; a canary (Weight > 0) returns at once. Naming
+// the live color while a canary runs ends the canary and drains the canary color.
+// An unhealthy target is refused with an *Error of code CodeUnhealthy and traffic
+// stays where it was. Switches of one app run one at a time; ctx bounds waiting for
+// another switch and the health checks, not the drain.
+func (s *Server) SwitchWith(ctx context.Context, appName string, color Color, o SwitchOptions) (*SwitchResult, error) {
+	if o.Weight < 0 || o.Weight > MaxWeight {
+		return nil, badRequest("weight %d is outside 1 to %d (percent of visitors on %s)", o.Weight, MaxWeight, color)
+	}
 	a, release, err := s.lockApp(ctx, appName)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	from := a.activeColor()
+	target := a.pools[color]
+	if n := len(target.replicas); o.MinHealthy < 0 || o.MinHealthy > n {
+		return nil, badRequest("min_healthy %d is outside 1 to %d, the number of %s replicas of %s", o.MinHealthy, n, color, a.name)
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = s.table.Load().switchTimeout
+	}
+	cur := a.state.get()
+	from := cur.Active
 	res := &SwitchResult{App: a.name, From: from.String(), To: color.String()}
-	if timeout <= 0 {
-		timeout = s.table.Load().switchTimeout
-	}
 	if from == color {
-		return s.confirmLive(ctx, a, res, timeout)
+		if o.Weight > 0 {
+			return nil, badRequest("%s is already live for %s; a canary sends part of the visitors to the color that is not live (%s)", color, a.name, color.Other())
+		}
+		if cur.Weight == 0 {
+			return s.confirmLive(ctx, a, res, o)
+		}
+		return s.endCanary(a, cur, res)
 	}
-	target := a.slots[color]
-	pctx, cancel := context.WithTimeout(ctx, timeout)
-	err = target.health.probe(pctx)
+	pctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	err = probePool(pctx, target, o.MinHealthy)
 	cancel()
 	if err != nil {
 		s.cfg.Metrics.Switched(a.name, from.String(), color.String(), false)
-		msg := fmt.Sprintf("%s (%s) is not healthy: %v; traffic stays on %s", color, target.addr, err, from)
+		msg := fmt.Sprintf("%s (%s) %v; traffic stays on %s", color, target.addrs(), err, from)
+		if cur.Weight > 0 {
+			msg = fmt.Sprintf("%s (%s) %v; the canary stays at %d%%", color, target.addrs(), err, cur.Weight)
+		}
 		s.log.Warn("switch refused", zap.String("app", a.name), zap.String("reason", msg))
 		return nil, errorf(CodeUnhealthy, 409, msg)
+	}
+	next := cur
+	next.ChangedAt = time.Now()
+	if o.Weight > 0 {
+		next.Weight = o.Weight
+		if err := s.applyState(a, next); err != nil {
+			return nil, s.stateWriteRefused(a, from, color, err)
+		}
+		res.Changed = cur.Weight != o.Weight
+		res.Weight = o.Weight
+		res.Message = fmt.Sprintf("%s sends %d%% of visitors to %s (%s); %s serves the rest", a.name, o.Weight, color, target.addrs(), from)
+		s.log.Info("canary", zap.String("app", a.name), zap.String("to", color.String()), zap.Int("weight", o.Weight),
+			zap.Int("was", cur.Weight))
+		return res, nil
 	}
 	return s.flip(a, from, color, res, nil)
 }
@@ -118,65 +167,152 @@ func (s *Server) lockApp(ctx context.Context, appName string) (a *app, release f
 	return a, release, nil
 }
 
-// flip records color as app's live color, moves traffic, calls flipped (if any),
-// drains from and reports. The caller holds the app's switch lock and has checked
-// color's health (or the fleet has, from every instance).
+// flip records color as app's live color (ending a canary), moves traffic, calls
+// flipped (if any), drains from and reports. The caller holds the app's switch lock
+// and has checked color's health (or the fleet has, from every instance).
 func (s *Server) flip(a *app, from, color Color, res *SwitchResult, flipped func()) (*SwitchResult, error) {
-	target, old := a.slots[color], a.slots[from]
-	saved := savedApp{active: color, previous: int32(from), changedAt: time.Now()}
-	if err := s.state.save(a.name, saved); err != nil {
-		s.cfg.Metrics.Switched(a.name, from.String(), color.String(), false)
-		msg := fmt.Sprintf("cannot record the switch in %s (%v); traffic stays on %s", s.cfg.StateFile, err, from)
-		s.log.Error("switch refused", zap.String("app", a.name), zap.String("reason", msg))
-		return nil, errorf(CodeStateWrite, 500, msg)
-	}
+	cur := a.state.get()
+	target := a.pools[color]
+	next := cur
+	next.ChangedAt = time.Now()
+	old := a.pools[from]
+	next.Active, next.Previous, next.HasPrevious, next.Weight = color, from, true, 0
 	doneBefore := old.done.Load()
 	inFlightAtFlip := old.inFlight.Load()
-	a.state.previous.Store(int32(from))
-	a.state.active.Store(uint32(color))
+	if err := s.applyState(a, next); err != nil {
+		return nil, s.stateWriteRefused(a, from, color, err)
+	}
 	s.cfg.Metrics.Switched(a.name, from.String(), color.String(), true)
 	if flipped != nil {
 		flipped()
 	}
 	s.log.Info("switched", zap.String("app", a.name), zap.String("from", from.String()), zap.String("to", color.String()),
-		zap.String("upstream", target.addr), zap.Int64("old_in_flight", inFlightAtFlip))
+		zap.String("upstream", target.addrs()), zap.Int64("old_in_flight", inFlightAtFlip), zap.Int("canary_weight_was", cur.Weight))
 	d := s.drain(old, a.cfg.Drain, doneBefore)
 	res.Changed = true
 	res.Drain = d
 	res.Message = fmt.Sprintf("%s now serves from %s (%s); %s drained in %s: %d requests finished, %d cut, %d websockets closed",
-		a.name, color, target.addr, from, d.DurationText, d.Finished, d.Cut, d.WebSocketsClosed)
-	s.log.Info("drain finished", zap.String("app", a.name), zap.String("color", from.String()),
-		zap.Uint64("finished", d.Finished), zap.Int64("cut", d.Cut), zap.Int("websockets_closed", d.WebSocketsClosed),
-		zap.Duration("took", d.Duration))
+		a.name, color, target.addrs(), from, d.DurationText, d.Finished, d.Cut, d.WebSocketsClosed)
+	s.logDrain(a, from, d)
 	return res, nil
 }
 
+// endCanary sends every visitor back to the live color and drains the canary color.
+func (s *Server) endCanary(a *app, cur AppState, res *SwitchResult) (*SwitchResult, error) {
+	canary := a.pools[cur.Active.Other()]
+	next := cur
+	next.Weight, next.ChangedAt = 0, time.Now()
+	doneBefore := canary.done.Load()
+	if err := s.applyState(a, next); err != nil {
+		return nil, s.stateWriteRefused(a, cur.Active.Other(), cur.Active, err)
+	}
+	s.cfg.Metrics.Switched(a.name, canary.cname, cur.Active.String(), true)
+	s.log.Info("canary ended", zap.String("app", a.name), zap.String("live", cur.Active.String()), zap.Int("weight_was", cur.Weight))
+	d := s.drain(canary, a.cfg.Drain, doneBefore)
+	res.From, res.Changed, res.Drain = canary.cname, true, d
+	res.Message = fmt.Sprintf("%s canary ended: every visitor is on %s again; %s drained in %s: %d requests finished, %d cut, %d websockets closed",
+		a.name, cur.Active, canary.cname, d.DurationText, d.Finished, d.Cut, d.WebSocketsClosed)
+	s.logDrain(a, canary.color, d)
+	return res, nil
+}
+
+func (s *Server) logDrain(a *app, c Color, d *Drain) {
+	s.log.Info("drain finished", zap.String("app", a.name), zap.String("color", c.String()),
+		zap.Uint64("finished", d.Finished), zap.Int64("cut", d.Cut), zap.Int("websockets_closed", d.WebSocketsClosed),
+		zap.Duration("took", d.Duration))
+}
+
+func (s *Server) stateWriteRefused(a *app, from, to Color, err error) error {
+	s.cfg.Metrics.Switched(a.name, from.String(), to.String(), false)
+	msg := fmt.Sprintf("cannot record the change in %s (%v); traffic stays on %s", s.cfg.StateFile, err, a.activeColor())
+	if w := a.weight(); w > 0 {
+		msg += fmt.Sprintf(" with %d%% of visitors on %s", w, a.activeColor().Other())
+	}
+	s.log.Error("switch refused", zap.String("app", a.name), zap.String("reason", msg))
+	return errorf(CodeStateWrite, 500, msg)
+}
+
+// probePool checks every replica of p at once and succeeds as soon as need of them
+// (0: all) passed `rise` fresh checks. The error reads after the color's name and
+// addresses: "is not healthy: connection refused".
+func probePool(ctx context.Context, p *pool, need int) error {
+	n := len(p.replicas)
+	if need <= 0 {
+		need = n
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		sl  *slot
+		err error
+	}
+	results := make(chan result, n)
+	for _, sl := range p.replicas {
+		go func() { results <- result{sl, sl.health.probe(ctx)} }()
+	}
+	passed := 0
+	var failed []result
+	for range n {
+		r := <-results
+		if r.err == nil {
+			passed++
+			if passed >= need {
+				return nil
+			}
+			continue
+		}
+		failed = append(failed, r)
+		if n-len(failed) < need {
+			break
+		}
+	}
+	if n == 1 {
+		return fmt.Errorf("is not healthy: %v", failed[0].err)
+	}
+	why := ""
+	for i, f := range failed {
+		if i > 0 {
+			why += "; "
+		}
+		why += f.sl.addr + ": " + f.err.Error()
+	}
+	return fmt.Errorf("has %d of %d replicas healthy, %d needed (%s)", n-len(failed), n, need, why)
+}
+
 // confirmLive answers a switch to the color that is already live. It succeeds only
-// if that color is healthy (now, or after passing `rise` fresh checks within
-// timeout): a deploy script that asks for the live color must learn that it is down,
-// not read "nothing to do".
-func (s *Server) confirmLive(ctx context.Context, a *app, res *SwitchResult, timeout time.Duration) (*SwitchResult, error) {
-	live := a.slots[a.activeColor()]
-	if healthy, _, _, _ := live.health.snapshot(); !healthy {
-		pctx, cancel := context.WithTimeout(ctx, timeout)
-		err := live.health.probe(pctx)
+// if that color passes the same gate a switch to it would (now, or after `rise` fresh
+// checks within the timeout): a deploy script that asks for the live color must
+// learn that it is down, not read "nothing to do".
+func (s *Server) confirmLive(ctx context.Context, a *app, res *SwitchResult, o SwitchOptions) (*SwitchResult, error) {
+	live := a.pools[a.activeColor()]
+	need := o.MinHealthy
+	if need <= 0 {
+		need = len(live.replicas)
+	}
+	if live.healthyCount() < need {
+		pctx, cancel := context.WithTimeout(ctx, o.Timeout)
+		err := probePool(pctx, live, o.MinHealthy)
 		cancel()
 		if err != nil {
-			msg := fmt.Sprintf("%s is already on %s (%s), but %s is not healthy: %v; switch to %s once it is ready",
-				a.name, live.cname, live.addr, live.cname, err, live.color.Other())
+			msg := fmt.Sprintf("%s is already on %s (%s), but %s %v; switch to %s once it is ready",
+				a.name, live.cname, live.addrs(), live.cname, err, live.color.Other())
 			s.log.Warn("switch to the live color refused", zap.String("app", a.name), zap.String("reason", msg))
 			return nil, errorf(CodeUnhealthy, 409, msg)
 		}
 	}
-	res.Message = fmt.Sprintf("%s is already on %s (%s), which is healthy; nothing to do", a.name, live.cname, live.addr)
+	res.Message = fmt.Sprintf("%s is already on %s (%s), which is healthy; nothing to do", a.name, live.cname, live.addrs())
 	return res, nil
 }
 
-// Rollback switches app back to its previous color.
+// Rollback switches app back to its previous color, or, while a canary runs, sends
+// every visitor back to the live color.
 func (s *Server) Rollback(ctx context.Context, appName string, timeout time.Duration) (*SwitchResult, error) {
 	a, err := s.lookupApp(appName)
 	if err != nil {
 		return nil, err
+	}
+	if a.weight() > 0 {
+		return s.SwitchWith(ctx, a.name, a.activeColor(), SwitchOptions{Timeout: timeout})
 	}
 	prev, ok := a.previousColor()
 	if !ok {
@@ -192,7 +328,7 @@ func (s *Server) Rollback(ctx context.Context, appName string, timeout time.Dura
 // (requests, streams, WebSockets whose peers do not answer or do not read) is cut at
 // once. Idle keep-alive connections to the old upstream are closed as soon as
 // nothing is in flight.
-func (s *Server) drain(old *slot, period time.Duration, doneBefore uint64) *Drain {
+func (s *Server) drain(old *pool, period time.Duration, doneBefore uint64) *Drain {
 	start := time.Now()
 	deadline := start.Add(period)
 	wsAt := deadline.Add(-closeGrace(period))
@@ -206,12 +342,12 @@ func (s *Server) drain(old *slot, period time.Duration, doneBefore uint64) *Drai
 			old.closeIdle()
 			idleClosed = true
 		}
-		if inFlight == 0 && old.ws.len() == 0 {
+		if inFlight == 0 && old.wsCount() == 0 {
 			break
 		}
 		now := time.Now()
 		if !now.Before(wsAt) {
-			d.WebSocketsClosed += old.ws.goAwayAll(reasonSwitch, deadline)
+			d.WebSocketsClosed += old.goAwayAll(reasonSwitch, deadline)
 		}
 		if !now.Before(deadline) || s.stopping.Load() {
 			break
@@ -220,10 +356,12 @@ func (s *Server) drain(old *slot, period time.Duration, doneBefore uint64) *Drai
 	}
 	d.Finished = old.done.Load() - doneBefore
 	d.Cut = max(old.inFlight.Load(), 0)
-	d.WebSocketsClosed += old.ws.closeAll(reasonSwitch)
+	d.WebSocketsClosed += old.closeAll(reasonSwitch)
 	old.closeIdle()
 	if d.Cut > 0 {
-		old.conns.killAll()
+		for _, sl := range old.replicas {
+			sl.conns.killAll()
+		}
 	}
 	d.Duration = time.Since(start)
 	d.DurationText = d.Duration.Round(time.Millisecond).String()

@@ -118,7 +118,7 @@ func TestSwitchRefused(t *testing.T) {
 			addr := tc.setup(t, green)
 			dir := shortTempDir(t)
 			cfg := oneApp(blue, green, dir)
-			cfg.Apps[0].Green = addr
+			cfg.Apps[0].Green = []string{addr}
 			s := startProxy(t, cfg)
 			c := client(s)
 			_, err := s.Switch(context.Background(), "web", Green, 400*time.Millisecond)
@@ -161,7 +161,7 @@ func TestSwitchToUnhealthyLiveColorFails(t *testing.T) {
 	blue, green := startUpstream(t, "blue"), startUpstream(t, "green")
 	s := startProxy(t, oneApp(blue, green, shortTempDir(t)))
 	blue.health.Store(503)
-	bslot := s.table.Load().apps["web"].slots[Blue]
+	bslot := s.table.Load().apps["web"].pools[Blue].replicas[0]
 	eventually(t, 5*time.Second, "blue marked down", func() bool { ok, _, _, _ := bslot.health.snapshot(); return !ok })
 	start := time.Now()
 	res, err := s.Switch(context.Background(), "web", Blue, 300*time.Millisecond)
@@ -199,7 +199,7 @@ func TestSlowRequestsCompleteAcrossSwitch(t *testing.T) {
 			results <- fmt.Sprintf("%d %s%v", code, body, err)
 		}()
 	}
-	bslot := s.table.Load().apps["web"].slots[Blue]
+	bslot := s.table.Load().apps["web"].pools[Blue]
 	eventually(t, 10*time.Second, "slow requests in flight", func() bool { return bslot.inFlight.Load() == slow })
 	start := time.Now()
 	res, err := s.Switch(context.Background(), "web", Green, 5*time.Second)
@@ -233,7 +233,7 @@ func TestDrainDeadlineCutsLongRequests(t *testing.T) {
 		code, _, _ := tryGet(c, "a", "/slow?ms=3000")
 		done <- code
 	}()
-	bslot := s.table.Load().apps["web"].slots[Blue]
+	bslot := s.table.Load().apps["web"].pools[Blue]
 	eventually(t, 10*time.Second, "the long request in flight", func() bool { return bslot.inFlight.Load() == 1 })
 	res, err := s.Switch(context.Background(), "web", Green, 5*time.Second)
 	if err != nil {
@@ -250,7 +250,7 @@ func TestDrainDeadlineCutsLongRequests(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("the cut request did not end")
 	}
-	eventually(t, 5*time.Second, "blue idle", func() bool { return bslot.inFlight.Load() == 0 && bslot.conns.len() == 0 })
+	eventually(t, 5*time.Second, "blue idle", func() bool { return bslot.inFlight.Load() == 0 && bslot.replicas[0].conns.len() == 0 })
 	// Switching back to blue works: killed pooled connections are not reused.
 	if _, err := s.Switch(context.Background(), "web", Blue, 5*time.Second); err != nil {
 		t.Fatal(err)
@@ -290,7 +290,7 @@ func TestConcurrentSwitchesAreSerialized(t *testing.T) {
 	s := startProxy(t, oneApp(blue, green, shortTempDir(t)))
 	c := client(s)
 	go tryGet(c, "a", "/slow?ms=1500") //nolint:errcheck
-	bslot := s.table.Load().apps["web"].slots[Blue]
+	bslot := s.table.Load().apps["web"].pools[Blue]
 	eventually(t, 10*time.Second, "slow request in flight", func() bool { return bslot.inFlight.Load() == 1 })
 	var firstDone, secondDone atomic.Int64
 	var wg sync.WaitGroup
@@ -322,7 +322,7 @@ func TestConcurrentSwitchesAreSerialized(t *testing.T) {
 func TestSwitchUnknownAppAndAmbiguity(t *testing.T) {
 	blue, green := startUpstream(t, "blue"), startUpstream(t, "green")
 	cfg := oneApp(blue, green, shortTempDir(t))
-	cfg.Apps = append(cfg.Apps, AppConfig{Name: "api", Blue: blue.addr, Green: green.addr, Health: fastHealth})
+	cfg.Apps = append(cfg.Apps, AppConfig{Name: "api", Blue: []string{blue.addr}, Green: []string{green.addr}, Health: fastHealth})
 	s := startProxy(t, cfg)
 	for _, name := range []string{"nope", ""} {
 		_, err := s.Switch(context.Background(), name, Green, 0)

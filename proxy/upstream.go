@@ -12,8 +12,8 @@ import (
 	"github.com/edge-server/edge/internal/syncset"
 )
 
-// slot is one color of one app: its address, connection pool, in-flight counters,
-// proxied WebSockets and health.
+// slot is one replica of one color of one app: its address, connection pool,
+// in-flight counter, proxied WebSockets and health.
 type slot struct {
 	app    string
 	color  Color
@@ -26,15 +26,14 @@ type slot struct {
 	ws     wsSet
 	health *health
 
-	inFlight atomic.Int64  // requests (and WebSocket handshakes) in progress
-	done     atomic.Uint64 // requests finished since start
+	inFlight atomic.Int64 // requests (and WebSocket handshakes) in progress here
 
 	metrics Metrics
-	state   *appState // the app's switch state, to know whether this color is live
+	pool    *pool // the color this replica belongs to
 }
 
-func newSlot(appName string, c Color, addr string, l Limits, h HealthConfig, m Metrics, st *appState) *slot {
-	s := &slot{app: appName, color: c, cname: c.String(), addr: addr, limits: l, metrics: m, state: st}
+func newSlot(p *pool, addr string, l Limits, h HealthConfig) *slot {
+	s := &slot{app: p.app, color: p.color, cname: p.cname, addr: addr, limits: l, metrics: p.metrics, pool: p}
 	s.dialer = net.Dialer{Timeout: l.ConnectTimeout}
 	s.hc = &fasthttp.HostClient{
 		Addr:                      addr,
@@ -74,13 +73,20 @@ func (s *slot) retryIfErr(req *fasthttp.Request, attempts int, err error) (reset
 	if errors.Is(err, errKilledUnsent) || errors.Is(err, errStaleUnsent) || errors.Is(err, errSwitchedUnsent) {
 		return false, true // nothing was sent
 	}
-	if errors.Is(err, errCut) || isTimeout(err) || Color(s.state.active.Load()) != s.color {
+	if errors.Is(err, errCut) || isTimeout(err) || !s.pool.live() {
 		return false, false
 	}
-	if !(req.Header.IsGet() || req.Header.IsHead() || req.Header.IsOptions() || req.Header.IsPut() || req.Header.IsDelete()) {
-		return false, false
-	}
-	return false, errors.Is(err, io.EOF) || errors.Is(err, fasthttp.ErrConnectionClosed) ||
+	return false, idempotent(req) && connectionBroke(err)
+}
+
+func idempotent(req *fasthttp.Request) bool {
+	h := &req.Header
+	return h.IsGet() || h.IsHead() || h.IsOptions() || h.IsPut() || h.IsDelete()
+}
+
+// connectionBroke reports an upstream connection that ended without an answer.
+func connectionBroke(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, fasthttp.ErrConnectionClosed) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
@@ -90,21 +96,6 @@ func isTimeout(err error) bool {
 	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// do sends req to this slot's upstream. A connection that could not be made at all
-// (nothing was sent) is retried once; such failures also count against health.
-func (s *slot) do(req *fasthttp.Request, resp *fasthttp.Response) error {
-	err := s.hc.Do(req, resp)
-	if err == nil || !isDialError(err) {
-		return err
-	}
-	s.passiveFailure(err)
-	err = s.hc.Do(req, resp)
-	if err != nil && isDialError(err) {
-		s.passiveFailure(err)
-	}
-	return err
 }
 
 func isDialError(err error) bool {
@@ -117,12 +108,14 @@ func (s *slot) passiveFailure(err error) {
 	s.health.record(describeUpstreamErr(err, s.limits.ConnectTimeout))
 }
 
-// begin/end bracket one proxied request for metrics; acquire already counted it.
+// begin/end bracket one proxied request for metrics; acquire and pick already
+// counted it in the color and in this replica.
 func (s *slot) begin() { s.metrics.InFlight(s.app, s.cname, 1) }
 
 func (s *slot) end() {
 	s.inFlight.Add(-1)
-	s.done.Add(1)
+	s.pool.inFlight.Add(-1)
+	s.pool.done.Add(1)
 	s.metrics.InFlight(s.app, s.cname, -1)
 }
 

@@ -21,14 +21,14 @@ func isWebSocketUpgrade(h *fasthttp.RequestHeader) bool {
 // proxyWebSocket passes a WebSocket handshake to the live color. On 101 it hijacks
 // the client connection and relays bytes both ways; any other answer is forwarded
 // as a normal response.
-func (s *Server) proxyWebSocket(ctx *fasthttp.RequestCtx, a *app, rid []byte, t requestTarget) string {
-	sl := a.acquire()
+func (s *Server) proxyWebSocket(ctx *fasthttp.RequestCtx, a *app, v *visitor, rid []byte, t requestTarget) string {
+	p := a.acquire(v)
+	sl, up, err := p.dialRaw(p.pick(0))
 	sl.begin()
-	defer sl.end() // the handshake is the request; the socket is tracked apart
+	defer sl.end() // the handshake is the request; the socket is tracked apart (on this replica)
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
 	buildUpstreamRequest(req, ctx, t, rid, true)
-	up, err := sl.dialRaw()
 	if err != nil {
 		s.upstreamFailed(ctx, sl, err, rid)
 		return sl.cname
@@ -48,30 +48,16 @@ func (s *Server) proxyWebSocket(ctx *fasthttp.RequestCtx, a *app, rid []byte, t 
 			return sl.cname
 		}
 		stripResponseHopByHop(&ctx.Response.Header)
+		v.setCookie(&ctx.Response.Header)
 		return sl.cname
 	}
-	p := &wsProxy{slot: sl, up: up, upR: br, head: head, done: make(chan struct{}), log: s.log,
+	wp := &wsProxy{slot: sl, up: up, upR: br, head: head, done: make(chan struct{}), log: s.log,
 		writeTimeout: s.cfg.Limits.WriteTimeout}
-	sl.ws.add(p)
+	sl.ws.add(wp)
 	ctx.Response.SetStatusCode(fasthttp.StatusSwitchingProtocols)
 	ctx.HijackSetNoResponse(true)
-	ctx.Hijack(p.run)
+	ctx.Hijack(wp.run)
 	return sl.cname
-}
-
-// dialRaw connects to the slot's upstream outside the pool, retrying a failed
-// connect once, as forwarding does.
-func (sl *slot) dialRaw() (net.Conn, error) {
-	c, err := sl.dialer.Dial("tcp", sl.addr)
-	if err != nil {
-		sl.passiveFailure(err)
-		c, err = sl.dialer.Dial("tcp", sl.addr)
-		if err != nil {
-			sl.passiveFailure(err)
-			return nil, &dialError{err: err}
-		}
-	}
-	return c, nil
 }
 
 // handshake sends the upgrade request and reads the response head, bounded by the

@@ -104,7 +104,7 @@ func TestWebSocketPassthrough(t *testing.T) {
 	if h["X-Forwarded-For"] != "127.0.0.1" || h["Upgrade"] != "websocket" || h["Connection"] != "Upgrade" || h["X-Request-Id"] == "" {
 		t.Fatalf("upstream handshake headers %v", h)
 	}
-	sl := s.table.Load().apps["web"].slots[Blue]
+	sl := s.table.Load().apps["web"].pools[Blue].replicas[0]
 	if sl.ws.len() != 1 || sl.inFlight.Load() != 0 {
 		t.Fatalf("tracking: %d websockets, %d in flight", sl.ws.len(), sl.inFlight.Load())
 	}

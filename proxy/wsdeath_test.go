@@ -58,7 +58,7 @@ func TestWebSocketPeerDiesClosesTheOther(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatal("the upstream never saw the websocket")
 			}
-			bslot := s.table.Load().apps["web"].slots[Blue]
+			bslot := s.table.Load().apps["web"].pools[Blue].replicas[0]
 			if n := s.Status().Apps[0].Slots.Blue.WebSockets; n != 1 {
 				t.Fatalf("status counts %d websockets", n)
 			}

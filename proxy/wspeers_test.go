@@ -50,7 +50,7 @@ func startPeerProxy(t *testing.T, blueAddr, greenAddr string, drain time.Duratio
 	t.Helper()
 	cfg := Config{
 		HTTPAddr:    "127.0.0.1:0",
-		Apps:        []AppConfig{{Name: "web", Blue: blueAddr, Green: greenAddr, Health: fastHealth, Drain: drain}},
+		Apps:        []AppConfig{{Name: "web", Blue: []string{blueAddr}, Green: []string{greenAddr}, Health: fastHealth, Drain: drain}},
 		Sites:       []SiteConfig{{Hosts: []string{"*"}, Routes: []RouteConfig{{Path: "/", App: "web"}}}},
 		StateFile:   shortTempDir(t) + "/state.json",
 		AdminSocket: "",
@@ -255,7 +255,7 @@ func TestWebSocketPeerStopsReading(t *testing.T) {
 				stalled(t, sent)
 			}
 			stuck()
-			bslot := s.table.Load().apps["web"].slots[Blue]
+			bslot := s.table.Load().apps["web"].pools[Blue].replicas[0]
 			if bslot.ws.len() != 1 {
 				t.Fatalf("%d websockets on blue", bslot.ws.len())
 			}

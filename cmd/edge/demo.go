@@ -91,7 +91,7 @@ func runDemo(ctx context.Context, listen, locale string, out io.Writer, log *zap
 	cfg := proxy.Config{
 		HTTPAddr: listen,
 		Apps: []proxy.AppConfig{{
-			Name: "demo", Blue: blue.addr, Green: green.addr, Drain: 5 * time.Second,
+			Name: "demo", Blue: []string{blue.addr}, Green: []string{green.addr}, Drain: 5 * time.Second,
 			Health: proxy.HealthConfig{Path: "/health", Interval: time.Second, Timeout: time.Second, Rise: 2, Fall: 2},
 		}},
 		Sites: []proxy.SiteConfig{{Hosts: []string{"*"}, Routes: []proxy.RouteConfig{

@@ -70,12 +70,24 @@ func (d *doctor) checkHost(ctx context.Context, host string) {
 func (d *doctor) checkUpstreams(ctx context.Context) {
 	for _, a := range d.cfg.Proxy.Apps {
 		active, known := d.active[a.Name]
-		results := map[string]error{}
-		for _, c := range []struct{ color, addr string }{{"blue", a.Blue}, {"green", a.Green}} {
-			results[c.color] = d.probe(ctx, c.addr, a.Health.Path, a.Health.Timeout)
+		type replica struct{ color, addr string }
+		var replicas []replica
+		for _, addr := range a.Blue {
+			replicas = append(replicas, replica{"blue", addr})
 		}
-		anyHealthy := results["blue"] == nil || results["green"] == nil
-		for _, c := range []struct{ color, addr string }{{"blue", a.Blue}, {"green", a.Green}} {
+		for _, addr := range a.Green {
+			replicas = append(replicas, replica{"green", addr})
+		}
+		results := map[replica]error{}
+		healthy := map[string]bool{}
+		for _, c := range replicas {
+			results[c] = d.probe(ctx, c.addr, a.Health.Path, a.Health.Timeout)
+			if results[c] == nil {
+				healthy[c.color] = true
+			}
+		}
+		anyHealthy := len(healthy) > 0
+		for _, c := range replicas {
 			what := fmt.Sprintf("app %s %s (%s)", a.Name, c.color, c.addr)
 			role := ""
 			if known {
@@ -84,7 +96,7 @@ func (d *doctor) checkUpstreams(ctx context.Context) {
 					role = " [active]"
 				}
 			}
-			err := results[c.color]
+			err := results[c]
 			switch {
 			case err == nil:
 				d.pass(fmt.Sprintf("%s%s answers GET %s", what, role, a.Health.Path))

@@ -41,6 +41,7 @@ type promMetrics struct {
 	reloads         *prometheus.CounterVec
 	lastReload      prometheus.Gauge
 	certs           *certExpiryCollector
+	traffic         *trafficGauges
 
 	known atomic.Pointer[knownLabels]
 
@@ -83,7 +84,7 @@ func newPromMetrics() *promMetrics {
 	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "edge_http_request_duration_seconds",
 		Help: "Time from request read to response written.", Buckets: latencyBuckets}, []string{"site", "app", "color"})
 	m.upstreamHealthy = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "edge_upstream_healthy",
-		Help: "1 when the upstream passes health checks, else 0."}, []string{"app", "color"})
+		Help: "1 when every replica of the color passes its health checks, else 0."}, []string{"app", "color"})
 	m.activeColor = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "edge_active_color",
 		Help: "1 for the color that receives an app's traffic, 0 for the other."}, []string{"app", "color"})
 	m.switches = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edge_switches_total",
@@ -113,6 +114,7 @@ func newPromMetrics() *promMetrics {
 	m.reg.MustRegister(m.requests, m.duration, m.upstreamHealthy, m.activeColor, m.switches, m.inflight, m.cuts,
 		m.chatConns, m.chatRooms, m.chatMessages, m.chatBatch, m.chatBatchSize, m.chatSendErrors, m.chatSlow, m.reloads, m.lastReload, m.certs, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.traffic = newTrafficGauges(m.reg)
 	for _, r := range []string{"ok", "rejected"} {
 		m.reloads.WithLabelValues(r)
 	}
@@ -138,6 +140,9 @@ func (m *promMetrics) configure(cfg *config.Config) {
 			m.inflight.WithLabelValues(a.Name, c)
 			m.upstreamHealthy.WithLabelValues(a.Name, c)
 		}
+		for _, vec := range m.traffic.vecs() {
+			vec.WithLabelValues(a.Name)
+		}
 		for _, r := range []string{"ok", "failed"} {
 			m.switches.WithLabelValues(a.Name, r)
 		}
@@ -149,7 +154,7 @@ func (m *promMetrics) configure(cfg *config.Config) {
 	m.mu.Unlock()
 	for app := range old.apps {
 		if !k.apps[app] {
-			for _, vec := range []*prometheus.GaugeVec{m.inflight, m.upstreamHealthy, m.activeColor} {
+			for _, vec := range append([]*prometheus.GaugeVec{m.inflight, m.upstreamHealthy, m.activeColor}, m.traffic.vecs()...) {
 				vec.DeletePartialMatch(prometheus.Labels{"app": app})
 			}
 			m.switches.DeletePartialMatch(prometheus.Labels{"app": app})

@@ -82,7 +82,7 @@ func mustSample(t *testing.T, body, name string, labels ...string) float64 {
 
 func metricsTestConfig() *config.Config {
 	cfg := config.Default("test.yaml")
-	cfg.Proxy.Apps = []proxy.AppConfig{{Name: "web", Blue: "127.0.0.1:1", Green: "127.0.0.1:2"}}
+	cfg.Proxy.Apps = []proxy.AppConfig{{Name: "web", Blue: []string{"127.0.0.1:1"}, Green: []string{"127.0.0.1:2"}}}
 	cfg.Proxy.Sites = []proxy.SiteConfig{{Hosts: []string{"chat.example.com", "www.example.com"}}}
 	return cfg
 }
@@ -196,7 +196,7 @@ func TestMetricsLabelsStayBounded(t *testing.T) {
 func TestMetricsForgetRemovedApps(t *testing.T) {
 	m := newPromMetrics()
 	cfg := metricsTestConfig()
-	cfg.Proxy.Apps = append(cfg.Proxy.Apps, proxy.AppConfig{Name: "api", Blue: "127.0.0.1:3", Green: "127.0.0.1:4"})
+	cfg.Proxy.Apps = append(cfg.Proxy.Apps, proxy.AppConfig{Name: "api", Blue: []string{"127.0.0.1:3"}, Green: []string{"127.0.0.1:4"}})
 	m.configure(cfg)
 	scrape := startMetrics(t, m)
 	m.ActiveColor("api", "blue")

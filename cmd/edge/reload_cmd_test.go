@@ -81,7 +81,7 @@ func TestReloadVerbReportsTheDaemonsVerdict(t *testing.T) {
 		!strings.Contains(errOut, "edge.yaml:13:") || !strings.Contains(errOut, "apps_typo") {
 		t.Errorf("bad config: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	if r.config().Proxy.Apps[0].Blue != "127.0.0.1:3001" {
+	if r.config().Proxy.Apps[0].Blue[0] != "127.0.0.1:3001" {
 		t.Error("the rejected reload changed the running config")
 	}
 }

@@ -107,13 +107,13 @@ func TestReloadAppliesAGoodConfig(t *testing.T) {
 		t.Fatalf("proxy reloaded %d times", len(calls))
 	}
 	got := calls[0]
-	if got.Apps[0].Blue != "127.0.0.1:3001" || got.Sites[0].Hosts[0] != "b.example.com" {
+	if got.Apps[0].Blue[0] != "127.0.0.1:3001" || got.Sites[0].Hosts[0] != "b.example.com" {
 		t.Errorf("proxy got apps %+v sites %+v", got.Apps, got.Sites)
 	}
 	if got.HTTPListener != ln {
 		t.Error("the running listener was not carried into the new proxy config")
 	}
-	if r.config().Proxy.Apps[0].Blue != "127.0.0.1:3001" {
+	if r.config().Proxy.Apps[0].Blue[0] != "127.0.0.1:3001" {
 		t.Error("current config not updated")
 	}
 }
@@ -214,7 +214,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	}
 	sock.waitFor(t, "RELOADING=1", 30*time.Second)
 	sock.waitFor(t, "READY=1", 30*time.Second)
-	if c := p.calls(); len(c) != 1 || c[0].Apps[0].Blue != "127.0.0.1:3002" {
+	if c := p.calls(); len(c) != 1 || c[0].Apps[0].Blue[0] != "127.0.0.1:3002" {
 		t.Fatalf("SIGHUP reload gave the proxy %+v", c)
 	}
 	d.stopping()

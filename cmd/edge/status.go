@@ -101,7 +101,7 @@ func printStatus(w io.Writer, st proxy.Status) {
 		if prev == "" {
 			prev = "none yet"
 		}
-		fmt.Fprintf(w, "%s: live %s, previous %s\n", a.Name, a.Active, prev)
+		fmt.Fprintf(w, "%s: live %s, previous %s%s\n", a.Name, a.Active, prev, trafficNote(a))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, c := range []struct {
 			name string
@@ -111,21 +111,53 @@ func printStatus(w io.Writer, st proxy.Status) {
 			if c.name == a.Active {
 				mark = "→"
 			}
-			health := "healthy"
-			switch {
-			case !c.s.Checked:
-				health = "not checked yet"
-			case !c.s.Healthy:
-				health = "unhealthy"
+			if len(c.s.Replicas) > 1 {
+				health := fmt.Sprintf("%d of %d healthy", c.s.HealthyReplicas, len(c.s.Replicas))
+				fmt.Fprintf(tw, "  %s %s\t%s\t%s\t%d in flight\t%s\n", mark, c.name, plural(len(c.s.Replicas), "replica"), health, c.s.InFlight, plural(c.s.WebSockets, "websocket"))
+				for _, r := range c.s.Replicas {
+					fmt.Fprintln(tw, addrLine("     ", r.Addr, r.Checked, r.Healthy, r.InFlight, r.WebSockets, r.LastError))
+				}
+				continue
 			}
-			line := fmt.Sprintf("  %s %s\t%s\t%s\t%d in flight\t%s", mark, c.name, c.s.Addr, health, c.s.InFlight, plural(c.s.WebSockets, "websocket"))
-			if !c.s.Healthy && c.s.LastError != "" {
-				line += "\t(" + c.s.LastError + ")"
-			}
-			fmt.Fprintln(tw, line)
+			fmt.Fprintln(tw, addrLine(fmt.Sprintf("  %s %s", mark, c.name), c.s.Addr, c.s.Checked, c.s.Healthy, c.s.InFlight, c.s.WebSockets, c.s.LastError))
 		}
 		_ = tw.Flush()
 	}
+}
+
+// addrLine is one address: its health, load and last error.
+func addrLine(lead, addr string, checked, healthy bool, inFlight int64, ws int, lastErr string) string {
+	health := "healthy"
+	switch {
+	case !checked:
+		health = "not checked yet"
+	case !healthy:
+		health = "unhealthy"
+	}
+	line := fmt.Sprintf("%s\t%s\t%s\t%d in flight\t%s", lead, addr, health, inFlight, plural(ws, "websocket"))
+	if !healthy && lastErr != "" {
+		line += "\t(" + lastErr + ")"
+	}
+	return line
+}
+
+// trafficNote says what else than the live color decides an app's traffic.
+func trafficNote(a proxy.AppStatus) string {
+	note := ""
+	if a.Weight > 0 {
+		other := "green"
+		if a.Active == "green" {
+			other = "blue"
+		}
+		note += fmt.Sprintf("; canary: %d%% of visitors on %s", a.Weight, other)
+	}
+	if a.Paused {
+		note += fmt.Sprintf("; PAUSED (%d held, each up to %s)", a.Held, a.MaxWait)
+	}
+	if a.Maintenance {
+		note += fmt.Sprintf("; MAINTENANCE (%q)", a.Message)
+	}
+	return note
 }
 
 func plural(n int, word string) string {

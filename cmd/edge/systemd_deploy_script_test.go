@@ -25,6 +25,8 @@ func TestDeployScriptArguments(t *testing.T) {
 		{[]string{"deploy", "--app", "web", "--unit", "web.service"}, 2, "--unit must contain %s"},
 		{[]string{"deploy", "--app", "web", "--unit", "web@%s", "--wait", "1m"}, 2, "--wait takes whole seconds"},
 		{[]string{"deploy", "--bogus"}, 2, "unknown option --bogus"},
+		{[]string{"deploy", "--app", "web", "--unit", "web@%s", "--canary", "10,half"}, 2, "--canary takes percentages such as 10,50"},
+		{[]string{"deploy", "--app", "web", "--unit", "web@%s", "--step-wait", "1m"}, 2, "--step-wait takes whole seconds"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -57,7 +57,7 @@ func summarize(cfg *config.Config) string {
 	fmt.Fprintf(&b, "state    %s   admin %s   metrics %s\n", cfg.StateDir, cfg.AdminSocket, orOff(cfg.Metrics))
 	for _, a := range cfg.Proxy.Apps {
 		fmt.Fprintf(&b, "app      %s: blue %s, green %s, health GET %s every %s, drain %s\n",
-			a.Name, a.Blue, a.Green, a.Health.Path, a.Health.Interval, a.Drain)
+			a.Name, strings.Join(a.Blue, " "), strings.Join(a.Green, " "), a.Health.Path, a.Health.Interval, a.Drain)
 	}
 	for _, s := range cfg.Proxy.Sites {
 		fmt.Fprintf(&b, "site     %s%s\n", strings.Join(s.Hosts, ", "), siteExtras(s))

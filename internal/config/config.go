@@ -55,7 +55,8 @@ const (
 	defaultLocale      = "ko"
 )
 
-var defaultHealth = proxy.HealthConfig{Path: "/health", Interval: 2 * time.Second, Timeout: time.Second, Rise: 2, Fall: 3}
+// defaultHealth leaves Timeout to defaultHealthTimeout: min(1s, interval).
+var defaultHealth = proxy.HealthConfig{Path: "/health", Interval: 2 * time.Second, Rise: 2, Fall: 3}
 
 const defaultDrain = 30 * time.Second
 

@@ -87,6 +87,11 @@ func TestConfigErrors(t *testing.T) {
 			`2: chat.max_conns_per_ip must be a whole number of at least 1, not "0"`,
 			`3: chat.message_rate must be a whole number of at least 1, not "fast"`,
 		}},
+		{"bad_replicas.yaml", []string{
+			`3: app "web" has no blue address (an empty list counts as none)`,
+			`4: app "web" lists 127.0.0.1:4000 twice for green; each replica once`,
+			`9: app "api" has the same address 127.0.0.1:6000 for blue and green`,
+		}},
 		{"chat_filter.yaml", []string{
 			`6: unknown key "colour" in chat.filter (known keys: action, patterns, words)`,
 			`5: chat.filter pattern "(unclosed": error parsing regexp: missing closing ): ` + "`(unclosed`",
@@ -180,5 +185,28 @@ func TestExpandEnv(t *testing.T) {
 		if err != nil || got != tt.want {
 			t.Errorf("expandEnv(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
 		}
+	}
+}
+
+// TestConfigReplicasAndHealthDefaults: a color is one address or a list; a health
+// timeout the file does not write is min(1s, interval), and one longer than the
+// interval is the user's choice.
+func TestConfigReplicasAndHealthDefaults(t *testing.T) {
+	cfg, errs := loadTestConfig(t, "replicas.yaml", nil)
+	if len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	web, api := cfg.Proxy.Apps[0], cfg.Proxy.Apps[1]
+	if strings.Join(web.Blue, ",") != "127.0.0.1:3000,127.0.0.1:3001" || strings.Join(web.Green, ",") != "127.0.0.1:4000" {
+		t.Fatalf("web replicas %v %v", web.Blue, web.Green)
+	}
+	if web.Health.Interval != 500*time.Millisecond || web.Health.Timeout != 500*time.Millisecond {
+		t.Fatalf("web health %+v, want timeout = interval = 500ms", web.Health)
+	}
+	if api.Health.Interval != time.Second || api.Health.Timeout != 5*time.Second {
+		t.Fatalf("api health %+v, want the written 5s timeout", api.Health)
+	}
+	if d := Default("x"); len(d.Proxy.Apps) != 0 {
+		t.Fatal("default config has apps")
 	}
 }

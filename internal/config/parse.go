@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -129,13 +130,22 @@ func (d *decoder) apps(n *yaml.Node, where string, cfg *Config) {
 		var at AppPositions
 		record(k, &at.Name)
 		d.mapping(v, where+"."+k.Value, map[string]field{
-			"blue":   func(x *yaml.Node, p string) { app.Blue = d.str(x, p, &at.Blue) },
-			"green":  func(x *yaml.Node, p string) { app.Green = d.str(x, p, &at.Green) },
+			"blue":   func(x *yaml.Node, p string) { app.Blue = d.strList(x, p, &at.Blue, &at.BlueItems) },
+			"green":  func(x *yaml.Node, p string) { app.Green = d.strList(x, p, &at.Green, &at.GreenItems) },
 			"drain":  func(x *yaml.Node, p string) { app.Drain = d.duration(x, p, nil) },
 			"health": func(x *yaml.Node, p string) { record(x, &at.Health); d.health(x, p, &app.Health) },
 		})
+		defaultHealthTimeout(&app.Health)
 		cfg.Proxy.Apps = append(cfg.Proxy.Apps, app)
 		cfg.At.Apps = append(cfg.At.Apps, at)
+	}
+}
+
+// defaultHealthTimeout fills a timeout the file did not write: 1s, or the interval
+// when that is shorter, so `interval: 500ms` alone is a valid setting.
+func defaultHealthTimeout(h *proxy.HealthConfig) {
+	if h.Timeout == 0 && h.Interval > 0 {
+		h.Timeout = min(time.Second, h.Interval)
 	}
 }
 

@@ -32,6 +32,8 @@ type Positions struct {
 // AppPositions is where apps.NAME and its checked keys were written.
 type AppPositions struct {
 	Name, Blue, Green, Health Pos
+	// BlueItems and GreenItems run parallel to the replica lists.
+	BlueItems, GreenItems []Pos
 }
 
 // SitePositions is where sites[i], each of its hosts and each of its routes were written.

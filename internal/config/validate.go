@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/edge-server/edge/proxy"
 )
 
 // FS is what validation asks of the file system. cmd/edge passes the real one; tests a
@@ -124,26 +126,53 @@ func (v *validator) apps() map[string]bool {
 		if !appName.MatchString(a.Name) {
 			v.errorf(at.Name, "app name %q must be letters, digits, '-' or '_'", a.Name)
 		}
-		for _, c := range []struct {
-			color, addr string
-			at          Pos
-		}{{"blue", a.Blue, at.Blue}, {"green", a.Green, at.Green}} {
-			if c.addr == "" {
-				v.errorf(at.Name, "app %q has no %s address; both blue and green are required", a.Name, c.color)
-			} else if err := checkHostPort(c.addr); err != nil {
-				v.errorf(c.at, "app %q %s address %q is not valid: %v", a.Name, c.color, c.addr, err)
-			}
-		}
-		if a.Blue != "" && a.Blue == a.Green {
-			v.errorf(at.Green, "app %q has the same address %s for blue and green; a switch would change nothing", a.Name, a.Blue)
-		}
+		v.replicas(a, at)
 		if h := a.Health; !strings.HasPrefix(h.Path, "/") {
 			v.errorf(at.Health, "app %q health path %q must start with /", a.Name, h.Path)
-		} else if h.Timeout > 0 && h.Interval > 0 && h.Timeout > h.Interval {
-			v.errorf(at.Health, "app %q health timeout %s is longer than its interval %s", a.Name, h.Timeout, h.Interval)
 		}
 	}
 	return names
+}
+
+// replicas checks the blue and green address lists of one app: at least one each,
+// each a host:port, none twice in the app (in one color or across both).
+func (v *validator) replicas(a proxy.AppConfig, at AppPositions) {
+	seen := map[string]string{}
+	for _, c := range []struct {
+		color string
+		addrs []string
+		at    Pos
+		items []Pos
+	}{{"blue", a.Blue, at.Blue, at.BlueItems}, {"green", a.Green, at.Green, at.GreenItems}} {
+		if len(c.addrs) == 0 {
+			where := at.Name
+			if c.at.Line > 0 {
+				where = c.at
+			}
+			v.errorf(where, "app %q has no %s address (an empty list counts as none); both blue and green need at least one host:port", a.Name, c.color)
+			continue
+		}
+		if len(c.addrs) > proxy.MaxReplicas {
+			v.errorf(c.at, "app %q lists %d %s replicas; at most %d are allowed", a.Name, len(c.addrs), c.color, proxy.MaxReplicas)
+		}
+		for i, addr := range c.addrs {
+			pos := c.at
+			if i < len(c.items) {
+				pos = c.items[i]
+			}
+			if err := checkHostPort(addr); err != nil {
+				v.errorf(pos, "app %q %s address %q is not valid: %v", a.Name, c.color, addr, err)
+				continue
+			}
+			switch was, dup := seen[addr]; {
+			case dup && was == c.color:
+				v.errorf(pos, "app %q lists %s twice for %s; each replica once", a.Name, addr, c.color)
+			case dup:
+				v.errorf(pos, "app %q has the same address %s for blue and green; a switch would change nothing", a.Name, addr)
+			}
+			seen[addr] = c.color
+		}
+	}
 }
 
 var (
