@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
+	"text/tabwriter"
 	"time"
 )
 
@@ -88,4 +90,45 @@ func formatWhen(t time.Time) string {
 		return "-"
 	}
 	return t.Local().Format("2006-01-02 15:04:05")
+}
+
+// chatListing runs a read-only listing verb (`edge chat rooms|bans|held [--json]`): GET
+// path on the admin socket, then print either the daemon's JSON as it came or the list
+// under key as an aligned table (table writes the header and one line per item).
+func chatListing[T any](verb, path, key, empty string, args []string, stdout, stderr io.Writer, table func(tw io.Writer, items []T)) int {
+	fs := chatFlags(verb, stdout)
+	asJSON := fs.Bool("json", false, "print the daemon's JSON answer")
+	sock := addSocketFlags(fs)
+	if code, done := parseFlags(fs, args, stderr); done {
+		return code
+	}
+	if code, done := noExtraArgs(fs, stderr); done {
+		return code
+	}
+	var raw json.RawMessage
+	if !chatCall(verb, sock, "GET", path, nil, &raw, stderr) {
+		return 1
+	}
+	if *asJSON {
+		fmt.Fprintf(stdout, "%s", raw)
+		return 0
+	}
+	var res map[string]json.RawMessage
+	var items []T
+	err := json.Unmarshal(raw, &res)
+	if err == nil && res[key] != nil {
+		err = json.Unmarshal(res[key], &items)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "edge chat %s: edge's answer is not the expected JSON: %v\n", verb, err)
+		return 1
+	}
+	if len(items) == 0 {
+		fmt.Fprintln(stdout, empty)
+		return 0
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	table(tw, items)
+	_ = tw.Flush()
+	return 0
 }

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
-	"text/tabwriter"
 
 	"github.com/edge-server/edge/chat"
 )
@@ -109,43 +107,14 @@ func cmdChatUnban(args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdChatBans(args []string, stdout, stderr io.Writer) int {
-	fs := chatFlags("bans", stdout)
-	asJSON := fs.Bool("json", false, "print the daemon's JSON answer")
-	sock := addSocketFlags(fs)
-	if code, done := parseFlags(fs, args, stderr); done {
-		return code
-	}
-	if code, done := noExtraArgs(fs, stderr); done {
-		return code
-	}
-	var raw json.RawMessage
-	if !chatCall("bans", sock, "GET", "/chat/bans", nil, &raw, stderr) {
-		return 1
-	}
-	if *asJSON {
-		fmt.Fprintf(stdout, "%s", raw)
-		return 0
-	}
-	var res struct {
-		Bans []chat.Ban `json:"bans"`
-	}
-	if err := json.Unmarshal(raw, &res); err != nil {
-		fmt.Fprintf(stderr, "edge chat bans: edge's answer is not the expected JSON: %v\n", err)
-		return 1
-	}
-	if len(res.Bans) == 0 {
-		fmt.Fprintln(stdout, "no active bans")
-		return 0
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTARGET\tSINCE\tUNTIL\tREASON")
-	for _, b := range res.Bans {
-		until := "unbanned"
-		if b.ExpiresAt != nil {
-			until = formatWhen(*b.ExpiresAt)
+	return chatListing("bans", "/chat/bans", "bans", "no active bans", args, stdout, stderr, func(tw io.Writer, items []chat.Ban) {
+		fmt.Fprintln(tw, "ID\tTARGET\tSINCE\tUNTIL\tREASON")
+		for _, b := range items {
+			until := "unbanned"
+			if b.ExpiresAt != nil {
+				until = formatWhen(*b.ExpiresAt)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", b.ID, banTarget(b), formatWhen(b.CreatedAt), until, b.Reason)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", b.ID, banTarget(b), formatWhen(b.CreatedAt), until, b.Reason)
-	}
-	_ = tw.Flush()
-	return 0
+	})
 }

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/edge-server/edge/chat"
 )
@@ -25,45 +23,16 @@ func init() {
 }
 
 func cmdChatHeld(args []string, stdout, stderr io.Writer) int {
-	fs := chatFlags("held", stdout)
-	asJSON := fs.Bool("json", false, "print the daemon's JSON answer")
-	sock := addSocketFlags(fs)
-	if code, done := parseFlags(fs, args, stderr); done {
-		return code
-	}
-	if code, done := noExtraArgs(fs, stderr); done {
-		return code
-	}
-	var raw json.RawMessage
-	if !chatCall("held", sock, "GET", "/chat/held", nil, &raw, stderr) {
-		return 1
-	}
-	if *asJSON {
-		fmt.Fprintf(stdout, "%s", raw)
-		return 0
-	}
-	var res struct {
-		Held []chat.HeldMessage `json:"held"`
-	}
-	if err := json.Unmarshal(raw, &res); err != nil {
-		fmt.Fprintf(stderr, "edge chat held: edge's answer is not the expected JSON: %v\n", err)
-		return 1
-	}
-	if len(res.Held) == 0 {
-		fmt.Fprintln(stdout, "no messages are held for review")
-		return 0
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "HELD-ID\tROOM\tSENDER\tSENT\tCONTENT")
-	for _, h := range res.Held {
-		content := strings.Join(strings.Fields(h.Content), " ") // one line per message
-		if r := []rune(content); len(r) > 80 {
-			content = string(r[:79]) + "…"
+	return chatListing("held", "/chat/held", "held", "no messages are held for review", args, stdout, stderr, func(tw io.Writer, items []chat.HeldMessage) {
+		fmt.Fprintln(tw, "HELD-ID\tROOM\tSENDER\tSENT\tCONTENT")
+		for _, h := range items {
+			content := strings.Join(strings.Fields(h.Content), " ") // one line per message
+			if r := []rune(content); len(r) > 80 {
+				content = string(r[:79]) + "…"
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", h.ID, h.Room, h.SenderID, formatWhen(h.CreatedAt), content)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", h.ID, h.Room, h.SenderID, formatWhen(h.CreatedAt), content)
-	}
-	_ = tw.Flush()
-	return 0
+	})
 }
 
 func cmdChatReview(verb string, args []string, stdout, stderr io.Writer) int {
