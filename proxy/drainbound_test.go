@@ -120,6 +120,8 @@ func TestStreamToClientThatStopsReadingIsCut(t *testing.T) {
 	}
 	cfg := oneApp(blue, green, shortTempDir(t))
 	cfg.Limits.WriteTimeout = 500 * time.Millisecond
+	m := &recMetrics{}
+	cfg.Metrics = m
 	s := startProxy(t, cfg)
 	bslot := s.table.Load().apps["web"].pools[Blue].replicas[0]
 	c, err := net.Dial("tcp", s.HTTPAddr())
@@ -137,5 +139,10 @@ func TestStreamToClientThatStopsReadingIsCut(t *testing.T) {
 	_, err = io.Copy(io.Discard, c)
 	if isTimeout(err) {
 		t.Fatalf("the connection is still open: %v", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.clientCuts != 1 || m.cuts != 0 {
+		t.Fatalf("counted %d client cuts and %d upstream cuts, want 1 and 0", m.clientCuts, m.cuts)
 	}
 }

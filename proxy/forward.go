@@ -263,10 +263,17 @@ func (b *upstreamBody) WriteTo(w io.Writer) (int64, error) {
 
 // CloseWithError is called by fasthttp exactly once, after the body was written or
 // the write failed.
-func (b *upstreamBody) CloseWithError(error) error {
+func (b *upstreamBody) CloseWithError(err error) error {
 	if b.resp == nil { // detached: a compressStream owns the upstream now
 		bodyPool.Put(b)
 		return nil
+	}
+	if err != nil && !b.cut { // the upstream was fine: the client went away or stopped reading
+		b.slot.metrics.ClientCut(b.slot.app, b.slot.cname)
+		if ce := b.log.Check(zap.InfoLevel, "client went away or stopped reading; response cut"); ce != nil {
+			ce.Write(zap.ByteString("request_id", b.rid[:b.ridLen]), zap.String("app", b.slot.app),
+				zap.String("color", b.slot.cname), zap.Int("bytes_read_from_upstream", b.got), zap.Error(err))
+		}
 	}
 	_ = b.resp.CloseBodyStream()
 	fasthttp.ReleaseResponse(b.resp)

@@ -18,6 +18,9 @@ type Metrics interface {
 	// upstream closed, reset or timed out mid-body): the client connection was closed
 	// without completing the body, so the client sees a truncated response.
 	ResponseCut(app, color string)
+	// ClientCut is called when a streamed response could not be written to the client
+	// (it went away or stopped reading past the write timeout): what nginx logs as 499.
+	ClientCut(app, color string)
 	// Switched is called after every switch attempt. ok is false when it was refused.
 	Switched(app, from, to string, ok bool)
 	// HealthChanged is called when a color becomes healthy or unhealthy: healthy
@@ -38,6 +41,9 @@ func (NopMetrics) InFlight(app, color string, delta int) {}
 
 // ResponseCut implements Metrics.
 func (NopMetrics) ResponseCut(app, color string) {}
+
+// ClientCut implements Metrics.
+func (NopMetrics) ClientCut(app, color string) {}
 
 // Switched implements Metrics.
 func (NopMetrics) Switched(app, from, to string, ok bool) {}

@@ -15,13 +15,20 @@ import (
 
 // recMetrics records every metrics call.
 type recMetrics struct {
-	mu       sync.Mutex
-	requests []string
-	inFlight map[string]int
-	switches []string
-	health   []string
-	traffic  []string
-	cuts     int
+	mu         sync.Mutex
+	requests   []string
+	inFlight   map[string]int
+	switches   []string
+	health     []string
+	traffic    []string
+	cuts       int
+	clientCuts int
+}
+
+func (m *recMetrics) ClientCut(app, color string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.clientCuts++
 }
 
 func (m *recMetrics) TrafficState(app string, weight int, paused, maintenance bool) {

@@ -31,6 +31,7 @@ type promMetrics struct {
 	switches        *prometheus.CounterVec
 	inflight        *prometheus.GaugeVec
 	cuts            *prometheus.CounterVec
+	clientCuts      *prometheus.CounterVec
 	chatConns       prometheus.Gauge
 	chatRooms       prometheus.Gauge
 	chatMessages    prometheus.Counter
@@ -93,6 +94,8 @@ func newPromMetrics() *promMetrics {
 		Help: "Requests being forwarded to an upstream right now."}, []string{"app", "color"})
 	m.cuts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edge_upstream_responses_cut_total",
 		Help: "Upstream responses that ended mid-body; the client connection was closed without completing them."}, []string{"app", "color"})
+	m.clientCuts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edge_client_responses_cut_total",
+		Help: "Streamed responses cut because the client went away or stopped reading (nginx's 499)."}, []string{"app", "color"})
 	m.chatConns = prometheus.NewGauge(prometheus.GaugeOpts{Name: "edge_chat_connections", Help: "Open chat WebSocket connections."})
 	m.chatRooms = prometheus.NewGauge(prometheus.GaugeOpts{Name: "edge_chat_rooms", Help: "Chat rooms with at least one member."})
 	m.chatMessages = prometheus.NewCounter(prometheus.CounterOpts{Name: "edge_chat_messages_total", Help: "Chat messages committed to the store."})
@@ -111,7 +114,7 @@ func newPromMetrics() *promMetrics {
 	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "edge_build_info", Help: "Always 1; the version label says which edge runs.",
 		ConstLabels: prometheus.Labels{"version": buildVersion()}})
 	info.Set(1)
-	m.reg.MustRegister(m.requests, m.duration, m.upstreamHealthy, m.activeColor, m.switches, m.inflight, m.cuts,
+	m.reg.MustRegister(m.requests, m.duration, m.upstreamHealthy, m.activeColor, m.switches, m.inflight, m.cuts, m.clientCuts,
 		m.chatConns, m.chatRooms, m.chatMessages, m.chatBatch, m.chatBatchSize, m.chatSendErrors, m.chatSlow, m.reloads, m.lastReload, m.certs, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.traffic = newTrafficGauges(m.reg)
@@ -257,6 +260,11 @@ func (m *promMetrics) HealthChanged(app, col string, healthy bool) {
 // ResponseCut counts an upstream response that ended mid-body (proxy.Metrics).
 func (m *promMetrics) ResponseCut(app, col string) {
 	m.cuts.WithLabelValues(m.app(app), color(col)).Inc()
+}
+
+// ClientCut counts a streamed response the client did not take (proxy.Metrics).
+func (m *promMetrics) ClientCut(app, col string) {
+	m.clientCuts.WithLabelValues(m.app(app), color(col)).Inc()
 }
 
 // InFlight adds delta (+1 when forwarding starts, -1 when it ends).
