@@ -155,31 +155,12 @@ func (s *pgStore) announce(ctx context.Context, ev modEvent) error {
 // itself; after each (re)connect it reports a bans event, since notifications sent while
 // it was away are lost (deletions are not: readers see them in the rows).
 func (s *pgStore) listenModeration(ctx context.Context, on func(modEvent)) {
-	s.keepListening(ctx, "chat moderation LISTEN connection lost; reconnecting",
-		func(ctx context.Context) error { return s.listenModerationOnce(ctx, on) })
-}
-
-func (s *pgStore) listenModerationOnce(ctx context.Context, on func(modEvent)) error {
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	conn, err := pgx.ConnectConfig(cctx, s.connCfg.Copy())
-	cancel()
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+modChannel); err != nil {
-		return err
-	}
-	on(modEvent{Bans: true})
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return err
-		}
-		var ev modEvent
-		if json.Unmarshal([]byte(n.Payload), &ev) != nil || ev.Instance == s.instance {
-			continue
-		}
-		on(ev)
-	}
+	s.keepListening(ctx, modChannel, "chat moderation LISTEN connection lost; reconnecting",
+		func() { on(modEvent{Bans: true}) },
+		func(payload string) {
+			var ev modEvent
+			if json.Unmarshal([]byte(payload), &ev) == nil && ev.Instance != s.instance {
+				on(ev)
+			}
+		})
 }

@@ -14,15 +14,23 @@ import (
 // reconnects by itself. Each (re)connect wakes the caller once, since notifications sent
 // while it was away are lost; the writer then catches up with id > cursor.
 func (s *pgStore) listen(ctx context.Context, wake func(maxID int64)) {
-	s.keepListening(ctx, "chat LISTEN connection lost; reconnecting", func(ctx context.Context) error { return s.listenOnce(ctx, wake) })
+	s.keepListening(ctx, notifyChannel, "chat LISTEN connection lost; reconnecting",
+		func() { wake(0) },
+		func(payload string) {
+			if inst, maxID, ok := parseNotify(payload); !ok || inst != s.instance {
+				wake(maxID)
+			}
+		})
 }
 
-// keepListening runs once until ctx ends, again after each failure with a backoff of
-// 0.5 s doubling up to 10 s. Used by both LISTEN connections (messages, moderation).
-func (s *pgStore) keepListening(ctx context.Context, lost string, once func(context.Context) error) {
+// keepListening holds a dedicated connection LISTENing on channel until ctx ends:
+// connected is called after every (re)connect, notified with every payload. A lost
+// connection is dialled again with a backoff of 0.5 s doubling up to 10 s. Used by both
+// LISTEN connections (messages, moderation).
+func (s *pgStore) keepListening(ctx context.Context, channel, lost string, connected func(), notified func(payload string)) {
 	backoff := 500 * time.Millisecond
 	for ctx.Err() == nil {
-		err := once(ctx)
+		err := s.listenOnce(ctx, channel, connected, notified)
 		if ctx.Err() != nil {
 			return
 		}
@@ -36,7 +44,7 @@ func (s *pgStore) keepListening(ctx context.Context, lost string, once func(cont
 	}
 }
 
-func (s *pgStore) listenOnce(ctx context.Context, wake func(int64)) error {
+func (s *pgStore) listenOnce(ctx context.Context, channel string, connected func(), notified func(payload string)) error {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	conn, err := pgx.ConnectConfig(cctx, s.connCfg.Copy())
 	cancel()
@@ -44,20 +52,16 @@ func (s *pgStore) listenOnce(ctx context.Context, wake func(int64)) error {
 		return err
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
 		return err
 	}
-	wake(0)
+	connected()
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
 			return err
 		}
-		inst, maxID, ok := parseNotify(n.Payload)
-		if ok && inst == s.instance {
-			continue
-		}
-		wake(maxID)
+		notified(n.Payload)
 	}
 }
 
