@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 )
 
@@ -27,8 +28,9 @@ var errRetired = errors.New("file version was replaced while being served")
 // at their own offsets (pread, sendfile with an offset), so all of them share it; it is
 // closed once the entry is retired and the last response using it is done.
 type openFile struct {
-	fd  int    // f's descriptor, for sendfile
-	mem []byte // a snapshot's read-only mapping (nil for a file on disk)
+	fd    int    // f's descriptor, for sendfile
+	mem   []byte // a snapshot's read-only mapping (nil for a file on disk)
+	unmap runtime.Cleanup
 
 	mu      sync.Mutex
 	f       *os.File
@@ -37,7 +39,13 @@ type openFile struct {
 }
 
 func newOpenFile(f *os.File, mem []byte) *openFile {
-	return &openFile{f: f, fd: int(f.Fd()), mem: mem}
+	o := &openFile{f: f, fd: int(f.Fd()), mem: mem}
+	if mem != nil {
+		// A reload drops the whole handler without retiring its entries: the *os.File's
+		// own cleanup closes the descriptor, this one releases the mapping.
+		o.unmap = runtime.AddCleanup(o, unmapSnapshot, mem)
+	}
+	return o
 }
 
 // acquire returns the descriptor, which stays open until the matching release.
@@ -72,6 +80,7 @@ func (o *openFile) closeLocked() {
 		_ = o.f.Close()
 		o.f = nil
 		if o.mem != nil {
+			o.unmap.Stop()
 			unmapSnapshot(o.mem)
 			o.mem = nil
 		}

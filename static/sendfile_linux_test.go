@@ -7,6 +7,10 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -96,4 +100,45 @@ func TestSendFileHeaderPaths(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A config reload drops a static handler without retiring its entries: its snapshots'
+// mappings and descriptors must still be released once the handler is garbage.
+func TestDroppedHandlerReleasesSnapshots(t *testing.T) {
+	root := t.TempDir()
+	for i := range 4 {
+		writeFile(t, filepath.Join(root, "f"+strconv.Itoa(i)+".bin"), patterned(100<<10, i))
+	}
+	before := snapshotMappings(t)
+	func() {
+		s := startStatic(t, "/", Config{Root: root}, nil)
+		for i := range 4 {
+			if r := s.get(t, "/f"+strconv.Itoa(i)+".bin"); r.StatusCode() != 200 || len(r.Body()) != 100<<10 {
+				t.Fatalf("f%d: %d, %d bytes", i, r.StatusCode(), len(r.Body()))
+			}
+		}
+		if n := snapshotMappings(t); n < before+4 {
+			t.Fatalf("%d snapshot mappings after serving 4 files, want at least %d", n, before+4)
+		}
+		s.h.cache.mu.Lock()
+		s.h.cache.entries = map[string]*staticEntry{} // what a reload leaves: entries not retired
+		s.h.cache.mu.Unlock()
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for snapshotMappings(t) > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d snapshot mappings left, want %d", snapshotMappings(t), before)
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func snapshotMappings(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Count(b, []byte("memfd:edge-static"))
 }
