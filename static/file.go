@@ -4,8 +4,9 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"net"
 	"os"
-	"strconv"
+	"runtime"
 	"sync"
 )
 
@@ -14,192 +15,154 @@ import (
 type staticRep struct {
 	data     []byte    // whole content when inMemory (never modified: sent with SetBodyRaw)
 	inMemory bool      // else streamed from file
-	file     *openFile // fd pool when !inMemory
+	file     *openFile // when !inMemory: the file on disk, or its sealed snapshot
 	size     int64
 	etag     []byte // quoted strong ETag
 	encoding encoding
 }
 
-// maxIdleFDs bounds the pooled descriptors kept per streamed file.
-const maxIdleFDs = 8
-
 var errRetired = errors.New("file version was replaced while being served")
 
-// openFile keeps one version of a big file open. The anchor descriptor pins the exact
-// inode the entry's size and ETag describe; each concurrent stream gets its own
-// descriptor (own file offset, so sendfile can use it) reopened from the anchor and
-// checked with os.SameFile, and returned to a small idle pool afterwards.
+// openFile keeps one version of a file open: the descriptor pins the exact inode (or
+// the sealed in-memory snapshot) the entry's size and ETag describe. Responses read it
+// at their own offsets (pread, sendfile with an offset), so all of them share it; it is
+// closed once the entry is retired and the last response using it is done.
 type openFile struct {
-	path string
-	info os.FileInfo
+	fd    int    // f's descriptor, for sendfile
+	mem   []byte // a snapshot's read-only mapping (nil for a file on disk)
+	unmap runtime.Cleanup
 
 	mu      sync.Mutex
-	anchor  *os.File
-	anchorN uintptr
-	idle    []*os.File
+	f       *os.File
 	inUse   int
 	retired bool
 }
 
-func newOpenFile(path string, info os.FileInfo, f *os.File) *openFile {
-	return &openFile{path: path, info: info, anchor: f, anchorN: f.Fd()}
+func newOpenFile(f *os.File, mem []byte) *openFile {
+	o := &openFile{f: f, fd: int(f.Fd()), mem: mem}
+	if mem != nil {
+		// A reload drops the whole handler without retiring its entries: the *os.File's
+		// own cleanup closes the descriptor, this one releases the mapping.
+		o.unmap = runtime.AddCleanup(o, unmapSnapshot, mem)
+	}
+	return o
 }
 
-// acquire returns a descriptor of its own (nil: read through the shared anchor with
-// pread) and the anchor, which stays open until the matching release.
-func (o *openFile) acquire() (own, anchor *os.File, err error) {
+// acquire returns the descriptor, which stays open until the matching release.
+func (o *openFile) acquire() (*os.File, error) {
 	o.mu.Lock()
-	if o.anchor == nil {
-		o.mu.Unlock()
-		return nil, nil, errRetired
+	defer o.mu.Unlock()
+	if o.f == nil {
+		return nil, errRetired
 	}
 	o.inUse++
-	anchor = o.anchor
-	if n := len(o.idle); n > 0 {
-		own = o.idle[n-1]
-		o.idle = o.idle[:n-1]
-		o.mu.Unlock()
-		return own, anchor, nil
-	}
-	o.mu.Unlock()
-	return o.reopen(), anchor, nil
-}
-
-// reopen opens a fresh descriptor of the anchored inode, or returns nil.
-func (o *openFile) reopen() *os.File {
-	for _, name := range [2]string{"/proc/self/fd/" + strconv.FormatUint(uint64(o.anchorN), 10), o.path} {
-		f, err := openStaticFile(name)
-		if err != nil {
-			continue
-		}
-		if fi, err := f.Stat(); err == nil && os.SameFile(fi, o.info) {
-			return f
-		}
-		_ = f.Close()
-	}
-	return nil
+	return o.f, nil
 }
 
 // release gives back what acquire returned.
-func (o *openFile) release(own *os.File) {
+func (o *openFile) release() {
 	o.mu.Lock()
 	o.inUse--
-	if own != nil {
-		if o.retired || len(o.idle) >= maxIdleFDs {
-			_ = own.Close()
-		} else {
-			o.idle = append(o.idle, own)
-		}
-	}
-	o.closeAnchorLocked()
+	o.closeLocked()
 	o.mu.Unlock()
 }
 
-// retire closes the descriptors now or, for those in use, when they come back.
+// retire closes the descriptor now or, when responses use it, after the last one.
 func (o *openFile) retire() {
 	o.mu.Lock()
 	o.retired = true
-	for _, f := range o.idle {
-		_ = f.Close()
-	}
-	o.idle = nil
-	o.closeAnchorLocked()
+	o.closeLocked()
 	o.mu.Unlock()
 }
 
-func (o *openFile) closeAnchorLocked() {
-	if o.retired && o.inUse == 0 && o.anchor != nil {
-		_ = o.anchor.Close()
-		o.anchor = nil
+func (o *openFile) closeLocked() {
+	if o.retired && o.inUse == 0 && o.f != nil {
+		_ = o.f.Close()
+		o.f = nil
+		if o.mem != nil {
+			o.unmap.Stop()
+			unmapSnapshot(o.mem)
+			o.mem = nil
+		}
 	}
 }
 
-// readAt reads from the anchored inode for short-lived internal use (sniffing,
-// compression); it holds the anchor open while reading.
+// readAt reads from the file for short-lived internal use (sniffing, compression).
+// It does not read o.mem, which is unmapped once the file is closed.
 func (o *openFile) readAt(p []byte, off int64) (int, error) {
-	_, anchor, err := o.acquireAnchorOnly()
+	f, err := o.acquire()
 	if err != nil {
 		return 0, err
 	}
-	defer o.release(nil)
-	return anchor.ReadAt(p, off)
+	defer o.release()
+	return f.ReadAt(p, off)
 }
 
-func (o *openFile) acquireAnchorOnly() (*os.File, *os.File, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.anchor == nil {
-		return nil, nil, errRetired
-	}
-	o.inUse++
-	return nil, o.anchor, nil
-}
-
-// staticStream is the response body stream of a big file. With its own descriptor it
-// hands an *io.LimitedReader over the *os.File to the connection's ReadFrom, which is
-// sendfile(2) on a plain TCP connection; otherwise it preads from the anchor.
+// staticStream is the response body of a file not held in a Go slice. On a plain TCP
+// connection its WriteTo sends the buffered response header and the body with
+// sendfile(2) from the shared descriptor (sendFile); otherwise it writes a snapshot
+// from its mapping and a file on disk through a pooled buffer (pread).
 type staticStream struct {
-	file   *openFile
-	own    *os.File
-	anchor *os.File
-	lr     io.LimitedReader
-	off    int64
-	left   int64
+	file *openFile
+	f    *os.File
+	conn *net.TCPConn // nil: no sendfile (TLS, or a wrapped connection)
+	op   sendFileOp   // the part still to send: op.off, op.left
 }
 
-var staticStreamPool = sync.Pool{New: func() any { return new(staticStream) }}
+var staticStreamPool = sync.Pool{New: func() any {
+	s := new(staticStream)
+	s.op.stepFn = s.op.step
+	return s
+}}
 
-// newStaticStream returns a stream of length bytes from offset start.
-func newStaticStream(o *openFile, start, length int64) (*staticStream, error) {
-	own, anchor, err := o.acquire()
+// newStaticStream returns a stream of length bytes from offset start, sent with
+// sendfile when conn is a plain TCP connection.
+func newStaticStream(o *openFile, start, length int64, conn net.Conn) (*staticStream, error) {
+	f, err := o.acquire()
 	if err != nil {
 		return nil, err
 	}
-	if own != nil {
-		if _, err := own.Seek(start, io.SeekStart); err != nil {
-			_ = own.Close()
-			own = nil
-		}
-	}
 	s := staticStreamPool.Get().(*staticStream)
-	*s = staticStream{file: o, own: own, anchor: anchor, off: start, left: length}
-	if own != nil {
-		s.lr = io.LimitedReader{R: own, N: length}
-	}
+	s.file, s.f = o, f
+	s.conn, _ = conn.(*net.TCPConn)
+	s.op.src, s.op.off, s.op.left, s.op.err = o.fd, start, length, nil
 	return s, nil
 }
 
 func (s *staticStream) Read(p []byte) (int, error) {
-	if s.own != nil {
-		return s.lr.Read(p)
-	}
-	if s.left <= 0 {
+	if s.op.left <= 0 {
 		return 0, io.EOF
 	}
-	if int64(len(p)) > s.left {
-		p = p[:s.left]
+	if int64(len(p)) > s.op.left {
+		p = p[:s.op.left]
 	}
-	n, err := s.anchor.ReadAt(p, s.off)
-	s.off += int64(n)
-	s.left -= int64(n)
+	n, err := s.f.ReadAt(p, s.op.off)
+	s.op.off += int64(n)
+	s.op.left -= int64(n)
+	if n == len(p) {
+		return n, nil
+	}
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF // the file shrank under us
 	}
 	return n, err
 }
 
-// WriteTo is what fasthttp calls to send the body. Flushing the buffered response
-// header first lets bufio.Writer pass the file straight to the socket's ReadFrom.
+// WriteTo is what fasthttp calls to send the body, with w the connection's buffered
+// writer holding the response header.
 func (s *staticStream) WriteTo(w io.Writer) (int64, error) {
-	if s.own != nil {
-		if bw, ok := w.(*bufio.Writer); ok && bw.Buffered() > 0 {
-			if err := bw.Flush(); err != nil {
-				return 0, err
-			}
+	if bw, ok := w.(*bufio.Writer); ok && s.conn != nil {
+		if n, handled, err := sendFile(bw, s.conn, &s.op); handled {
+			return n, err
 		}
-		if rf, ok := w.(io.ReaderFrom); ok {
-			return rf.ReadFrom(&s.lr)
-		}
+	}
+	if mem := s.file.mem; mem != nil {
+		// A snapshot on a connection without sendfile: write from its mapping, as a body
+		// held in a slice would be (the stream keeps the mapping until Close).
+		n, err := w.Write(mem[s.op.off : s.op.off+s.op.left])
+		s.op.off += int64(n)
+		s.op.left -= int64(n)
+		return int64(n), err
 	}
 	bp := copyBufPool.Get().(*[]byte)
 	defer copyBufPool.Put(bp)
@@ -209,9 +172,10 @@ func (s *staticStream) WriteTo(w io.Writer) (int64, error) {
 // Close returns the descriptor; fasthttp calls it once the body is written.
 func (s *staticStream) Close() error {
 	if s.file != nil {
-		s.file.release(s.own)
+		s.file.release()
 	}
-	*s = staticStream{}
+	s.file, s.f, s.conn = nil, nil, nil
+	s.op.err = nil
 	staticStreamPool.Put(s)
 	return nil
 }

@@ -141,6 +141,13 @@ func startStatic(t *testing.T, prefix string, cfg Config, tweak func(*staticHand
 // startStaticServer is startStatic with a caller-configured fasthttp.Server.
 func startStaticServer(t *testing.T, prefix string, cfg Config, tweak func(*staticHandler), srv *fasthttp.Server) *staticServer {
 	t.Helper()
+	return startStaticListener(t, prefix, cfg, tweak, srv, false)
+}
+
+// startStaticListener is startStaticServer; with wrapConns the handler sees connections
+// that are not *net.TCPConn (as behind TLS), so no body can go out with sendfile.
+func startStaticListener(t *testing.T, prefix string, cfg Config, tweak func(*staticHandler), srv *fasthttp.Server, wrapConns bool) *staticServer {
+	t.Helper()
 	h, err := newStaticFiles(prefix, cfg, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatalf("newStaticFiles: %v", err)
@@ -151,6 +158,9 @@ func startStaticServer(t *testing.T, prefix string, cfg Config, tweak func(*stat
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if wrapConns {
+		ln = wrappingListener{ln}
 	}
 	srv.Handler, srv.Logger = h.serve, staticTestLogger{t}
 	done := make(chan struct{})
@@ -164,6 +174,18 @@ func startStaticServer(t *testing.T, prefix string, cfg Config, tweak func(*stat
 	})
 	return &staticServer{addr: ln.Addr().String(), h: h}
 }
+
+type wrappingListener struct{ net.Listener }
+
+func (l wrappingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return wrappedConn{c}, nil
+}
+
+type wrappedConn struct{ net.Conn }
 
 type staticTestLogger struct{ t *testing.T }
 

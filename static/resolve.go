@@ -188,8 +188,9 @@ func (h *staticHandler) buildEntry(key string, t *target, now int64) (*staticEnt
 	return e, nil
 }
 
-// openRep opens one file of an entry: small files are read into memory (within the
-// memory budget), big ones stay open for streaming.
+// openRep opens one file of an entry: files up to maxMemFile are read into memory
+// (within the memory budget): a Go slice when small, a sealed memfd snapshot sent with
+// sendfile from minSendfile on; bigger ones stay open and are sent from disk.
 func (h *staticHandler) openRep(e *staticEntry, id fileID, enc encoding) (*staticRep, os.FileInfo, error) {
 	f, err := openStaticFile(id.path)
 	if err != nil {
@@ -202,16 +203,26 @@ func (h *staticHandler) openRep(e *staticEntry, id fileID, enc encoding) (*stati
 	}
 	rep := &staticRep{size: fi.Size(), etag: makeETag(fi, encodingTag[enc]), encoding: enc}
 	if rep.size <= h.maxMemFile && e.charge(rep.size) {
-		rep.data = make([]byte, rep.size)
-		_, err = io.ReadFull(f, rep.data)
+		data := make([]byte, rep.size)
+		_, err = io.ReadFull(f, data)
 		_ = f.Close()
 		if err != nil {
 			return nil, nil, fmt.Errorf("reading %s: %w", id.path, errChanged)
 		}
-		rep.inMemory = true
+		if rep.size >= h.minSendfile {
+			snap, mem, err := snapshotFile(id.path, data)
+			if err == nil {
+				rep.file = newOpenFile(snap, mem)
+				return rep, fi, nil
+			}
+			if ce := h.log.Check(zapcore.WarnLevel, "static: serving from Go memory instead of a snapshot"); ce != nil {
+				ce.Write(zap.Error(err))
+			}
+		}
+		rep.data, rep.inMemory = data, true
 		return rep, fi, nil
 	}
-	rep.file = newOpenFile(id.path, fi, f)
+	rep.file = newOpenFile(f, nil)
 	return rep, fi, nil
 }
 

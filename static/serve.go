@@ -104,7 +104,7 @@ func (h *staticHandler) respond(ctx *fasthttp.RequestCtx, e *staticEntry) error 
 	var stream *staticStream
 	if !rep.inMemory && !ctx.IsHead() {
 		var err error
-		if stream, err = newStaticStream(rep.file, start, length); err != nil {
+		if stream, err = newStaticStream(rep.file, start, length, ctx.Conn()); err != nil {
 			return err
 		}
 	}

@@ -48,9 +48,13 @@ const (
 	// staticIdleEvict: entries not requested for this long may be dropped when the
 	// memory budget or the entry limit is reached.
 	staticIdleEvict = 30 * time.Second
-	// staticMaxMemFile: files up to this size are held in memory and sent with one
-	// write; bigger ones are streamed with sendfile and never compressed on the fly.
+	// staticMaxMemFile: files up to this size are held in memory; bigger ones are
+	// streamed from disk with sendfile and never compressed on the fly.
 	staticMaxMemFile = 1 << 20
+	// staticMinSendfile: files held in memory from this size on are kept in a sealed
+	// memfd and sent with sendfile (no copy through user space); smaller ones are a Go
+	// slice written with the header. See docs/benchmarks.md for the measurements.
+	staticMinSendfile = 64 << 10
 	// staticMemBudget bounds the bytes of file contents and compressed copies held
 	// in memory per static route. Files that do not fit are streamed from disk.
 	staticMemBudget = 64 << 20
@@ -73,6 +77,7 @@ type staticHandler struct {
 
 	ttl         int64 // staticRevalidate in ns; tests shorten it
 	maxMemFile  int64
+	minSendfile int64
 	minCompress int64
 
 	epoch time.Time
@@ -113,6 +118,7 @@ func newStaticFiles(prefix string, cfg Config, log *zap.Logger) (*staticHandler,
 		cacheCC:     []byte(orDefault(cfg.CacheControl, defaultCacheControl)),
 		ttl:         int64(staticRevalidate),
 		maxMemFile:  staticMaxMemFile,
+		minSendfile: staticMinSendfile,
 		minCompress: staticMinCompress,
 		epoch:       time.Now(),
 	}
