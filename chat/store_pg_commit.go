@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"go.uber.org/zap"
 )
 
 // resendLookupWindow is how long, after a batch ran into a stored (sender, client id),
@@ -33,6 +34,7 @@ func (s *pgStore) commit(ctx context.Context, cursor int64, batch []Message) ([]
 		return remote, res, err
 	}
 	s.lookupUntil.Store(time.Now().Add(resendLookupWindow).UnixNano())
+	s.log.Debug("a batch held a resend of a stored message; looking resends up", zap.Duration("for", resendLookupWindow), zap.Error(err))
 	return s.commitOnce(ctx, cursor, batch, true)
 }
 
