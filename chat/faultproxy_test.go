@@ -12,6 +12,8 @@ import (
 // a dying host produce. It reads the server's answers only to find two moments:
 //   - the CommandComplete of a COMMIT: cutCommit drops that answer and closes both sides,
 //     so the commit happened but the hub cannot know (the outcome-unknown case);
+//   - the CommandComplete of a COPY: cutCopies closes both sides there, so the rows were
+//     sent and stored but the transaction never commits (Postgres rolls it back);
 //   - the CommandComplete of a BEGIN: the writer's first round trip (BEGIN, the advisory
 //     lock, ...) has been executed, so the session holds the writer lock. freezeTx stops
 //     forwarding in both directions and never closes the Postgres side (a host that froze,
@@ -22,8 +24,10 @@ type pgProxy struct {
 	target string
 
 	cutCommits atomic.Int32 // armed: cut this many connections before a COMMIT's answer
+	cutCopies  atomic.Int32 // armed: cut this many connections after a COPY, before COMMIT
 	freezeTxs  atomic.Int32 // armed: freeze this many connections right after a BEGIN
 	cut        atomic.Int32 // COMMIT answers dropped so far
+	copiesCut  atomic.Int32 // COPY answers dropped so far
 	frozen     atomic.Int32 // connections frozen so far
 
 	mu     sync.Mutex
@@ -137,6 +141,20 @@ func take(n *atomic.Int32) bool {
 	}
 }
 
+// isCopyComplete finds a CommandComplete "COPY n" ('C', int32 length, tag).
+func isCopyComplete(scan []byte) bool {
+	for i := 0; ; {
+		j := bytes.Index(scan[i:], []byte("COPY "))
+		if j < 0 {
+			return false
+		}
+		if k := i + j; k >= 5 && scan[k-5] == 'C' && scan[k-4] == 0 && scan[k-3] == 0 {
+			return true
+		}
+		i += j + 1
+	}
+}
+
 // pump copies src to dst. fromServer marks the direction whose bytes are scanned.
 func (pc *proxyConn) pump(src, dst net.Conn, fromServer bool) {
 	buf := make([]byte, 32<<10)
@@ -162,6 +180,11 @@ func (pc *proxyConn) pump(src, dst net.Conn, fromServer bool) {
 					pc.frozen.Store(true)
 					pc.p.frozen.Add(1)
 					continue
+				}
+				if isCopyComplete(scan) && take(&pc.p.cutCopies) {
+					pc.p.copiesCut.Add(1)
+					pc.closeBoth()
+					return
 				}
 				if bytes.Contains(scan, commitComplete) && take(&pc.p.cutCommits) {
 					pc.p.cut.Add(1)

@@ -179,3 +179,27 @@ func TestFaultCommitAnswerCut(t *testing.T) {
 		return f.check()
 	})
 }
+
+// Transactions cut after their COPY, before COMMIT (the rows reached Postgres, the
+// commit never happens): no ack for any of those rows, the resends are stored once, and
+// every member sees each room's messages once and in order. Cut commits before it make
+// resends of stored messages, which the writer's first attempt (without the resend
+// lookup) runs into.
+func TestFaultCopyAnswerCut(t *testing.T) {
+	repeatScenario(t, func(t *testing.T, db *pgtest.DB) checkResult {
+		f := newFleet(t, db, 2)
+		f.addClients(8, []string{"lobby", "side"}, func(int) bool { return false })
+		time.Sleep(300 * time.Millisecond)
+		f.proxies[0].cutCommits.Add(1)
+		eventually(t, "a COMMIT answer to be cut", func() bool { return f.proxies[0].cut.Load() == 1 })
+		for i := range 3 {
+			f.proxies[i%2].cutCopies.Add(1)
+			eventually(t, "a COPY answer to be cut", func() bool {
+				return f.proxies[0].copiesCut.Load()+f.proxies[1].copiesCut.Load() == int32(i+1)
+			})
+			time.Sleep(200 * time.Millisecond)
+		}
+		f.quiesce()
+		return f.check()
+	})
+}

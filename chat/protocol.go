@@ -121,7 +121,11 @@ func encodeFrame(v any) []byte {
 }
 
 func messageFrameFor(m *Message) []byte {
-	return encodeFrame(messageFrame{Type: "message", Room: m.Room, Message: m})
+	p, ok := appendMessageFrame(make([]byte, 0, 192+len(m.Content)), m)
+	if !ok {
+		return encodeFrame(messageFrame{Type: "message", Room: m.Room, Message: m})
+	}
+	return textFrame(p)
 }
 
 // ackFrameFor builds {"type":"ack","client_id":…,"id":…} without reflection: acks are

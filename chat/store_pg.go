@@ -7,8 +7,8 @@ import (
 	"io"
 	"math"
 	"net"
-	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,6 +23,9 @@ type pgStore struct {
 	connCfg  *pgx.ConnConfig // for the migration and LISTEN connections
 	instance string
 	log      *zap.Logger
+
+	lookupUntil atomic.Int64 // unix ns: until then every batch looks up resends (store_pg_commit.go)
+	copyBuf     []byte       // the last batch's COPY rows, reused (writer goroutine only)
 }
 
 const notifyChannel = "edge_chat"
@@ -107,139 +110,6 @@ func scanMessages(rows pgx.Rows) ([]Message, error) {
 		out = append(out, m)
 	}
 	return out, rows.Err()
-}
-
-func (s *pgStore) commit(ctx context.Context, cursor int64, batch []Message) ([]Message, []commitResult, error) {
-	n := len(batch)
-	senders, clients := make([]string, n), make([]string, n)
-	roomSet := map[string]struct{}{}
-	var roomList strings.Builder
-	for i, m := range batch {
-		senders[i], clients[i] = m.SenderID, m.ClientID
-		if _, ok := roomSet[m.Room]; !ok && roomList.Len() < 7000 {
-			roomSet[m.Room] = struct{}{}
-			if roomList.Len() > 0 {
-				roomList.WriteByte(',')
-			}
-			roomList.WriteString(m.Room)
-		}
-	}
-	// Four round trips per batch: (1) BEGIN, take the writer lock (ids then follow
-	// commit order across instances, and nobody else inserts until we commit), read what
-	// others committed since our cursor, find resends, reserve ids for the rest; (2, 3)
-	// COPY the rows (the COPY's start, then its data and end); (4) NOTIFY and COMMIT. An
-	// INSERT of unnested arrays pipelined with (4) saves two round trips but cost the
-	// writer 20–30% of its throughput (docs/benchmarks.md, "Chat through bin/edge"). The transaction is driven by hand on one pooled
-	// connection (pgx.Tx would add a round trip for BEGIN and one for the NOTIFY); a
-	// connection left in an unknown state is closed, not returned to the pool.
-	pc, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			rctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			if _, rerr := pc.Exec(rctx, "ROLLBACK"); rerr != nil {
-				_ = pc.Conn().Close(rctx)
-			}
-			cancel()
-		}
-		pc.Release()
-	}()
-	tx := pc.Conn()
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	b.Queue("SELECT pg_advisory_xact_lock($1)", writerLockKey)
-	b.Queue("SELECT "+msgColumns+" FROM messages WHERE id > $1 ORDER BY id", cursor)
-	b.Queue("SELECT "+msgColumns+` FROM messages m
-		JOIN unnest($1::text[], $2::text[]) AS u(s, k) ON m.sender_id = u.s AND m.client_id = u.k`, senders, clients)
-	b.Queue("SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1)", n)
-	br := tx.SendBatch(ctx, b)
-	remote, originals, ids, err := readCommitBatch(br)
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	byKey := make(map[idemKey]Message, len(originals))
-	for _, m := range originals {
-		byKey[idemKey{m.SenderID, m.ClientID}] = m
-	}
-	res := make([]commitResult, n)
-	rows := make([][]any, 0, n)
-	next := 0
-	for i, m := range batch {
-		if o, ok := byKey[idemKey{m.SenderID, m.ClientID}]; ok {
-			res[i] = commitResult{msg: o, dup: true}
-			continue
-		}
-		m.ID = ids[next]
-		next++
-		res[i] = commitResult{msg: m}
-		rows = append(rows, []any{m.ID, m.Room, m.SenderID, m.Nickname, m.Avatar, m.Content, m.CreatedAt, m.ClientID})
-	}
-	if len(rows) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"messages"}, copyColumns, pgx.CopyFromRows(rows)); err != nil {
-			return nil, nil, err
-		}
-	}
-	end := &pgx.Batch{}
-	if len(rows) > 0 {
-		end.Queue("SELECT pg_notify($1, $2)", notifyChannel,
-			s.instance+" "+strconv.FormatInt(ids[next-1], 10)+" "+roomList.String())
-	}
-	end.Queue("COMMIT")
-	if err := finishCommit(tx.SendBatch(ctx, end), len(rows) > 0); err != nil {
-		return nil, nil, err
-	}
-	committed = true
-	return remote, res, nil
-}
-
-// finishCommit reads the results of [NOTIFY,] COMMIT. A COMMIT of an aborted
-// transaction answers "ROLLBACK" without an error: that is a failure too.
-func finishCommit(br pgx.BatchResults, notified bool) error {
-	if notified {
-		if _, err := br.Exec(); err != nil {
-			_ = br.Close()
-			return err
-		}
-	}
-	tag, err := br.Exec()
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && tag.String() != "COMMIT" {
-		err = fmt.Errorf("the transaction was rolled back (%s)", tag.String())
-	}
-	return err
-}
-
-var copyColumns = []string{"id", "room_id", "sender_id", "sender_nickname", "avatar", "content", "created_at", "client_id"}
-
-func readCommitBatch(br pgx.BatchResults) (remote, originals []Message, ids []int64, err error) {
-	for range 2 { // BEGIN, the lock
-		if _, err = br.Exec(); err != nil {
-			return
-		}
-	}
-	for _, dst := range []*[]Message{&remote, &originals} {
-		rows, qerr := br.Query()
-		if qerr != nil {
-			return nil, nil, nil, qerr
-		}
-		if *dst, err = scanMessages(rows); err != nil {
-			return
-		}
-	}
-	rows, err := br.Query()
-	if err != nil {
-		return
-	}
-	ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
-	return
 }
 
 func reverse(ms []Message) []Message {

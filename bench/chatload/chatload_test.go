@@ -237,3 +237,47 @@ func TestReportJSONRoundTrip(t *testing.T) {
 		t.Fatal(sb.String())
 	}
 }
+
+// The fast frame paths agree with encoding/json: the send frame byte for byte, and the
+// fields read looks at for every frame edge sends (and for look-alikes that must fall
+// back to encoding/json).
+func TestFastFramesAgreeWithJSON(t *testing.T) {
+	for _, s := range [][3]string{
+		{"bench-1a2b-7", "chatload 1764604800000000000 7-1", "1a2b.7.1.1764604800000000000"},
+		{`r"<&>`, "é \n\t\\ \u2028 \x01", "c\"1"},
+		{"", "", ""},
+	} {
+		want, _ := json.Marshal(map[string]string{"type": "send", "room": s[0], "content": s[1], "client_id": s[2]})
+		if got := appendSendFrame(nil, s[0], []byte(s[1]), []byte(s[2])); string(got) != string(want) {
+			t.Errorf("send frame\n got %s\nwant %s", got, want)
+		}
+	}
+	for _, data := range []string{
+		`{"type":"ack","client_id":"1a2b.7.1.1764604800000000000","id":42}`,
+		`{"type":"ack","client_id":"a\"b.1.2.3","id":42}`,
+		`{"type":"ack","client_id":"x\u00e9","id":1}`,
+		"{\"type\":\"ack\",\"client_id\":\"bad\xff\",\"id\":1}",
+		`{"type":"ack","client_id":"truncated`,
+		`{"type":"ack","client_id":"ok","id":}`,
+		`{"type":"message","room":"r","message":{"id":1,"room":"r","sender_id":"s","nickname":"n \"content\":\"x","avatar":"a01","content":"chatload 123 1-1","created_at":"2026-12-01T00:00:00Z","client_id":"c"}}`,
+		`{"type":"message","room":"r","message":{"content":"with \\ escape 99"}}`,
+		`{"type":"message","room":"r","message":{"content":"chatload 5 1-1"}`,
+		`{"type":"history","room":"r","messages":[]}`,
+		`{"type":"error","code":"unavailable","message":"x","client_id":"c"}`,
+		`{"type":"presence","room":"r","online":1}`,
+	} {
+		var fast, slow frame
+		ferr := decodeFrame([]byte(data), &fast)
+		serr := json.Unmarshal([]byte(data), &slow)
+		if (ferr == nil) != (serr == nil) {
+			t.Errorf("%s: fast error %v, encoding/json error %v", data, ferr, serr)
+			continue
+		}
+		if serr != nil {
+			continue
+		}
+		if fast.Type != slow.Type || fast.ClientID != slow.ClientID || (slow.Type != "ack" && fast != slow) {
+			t.Errorf("%s:\nfast %+v\njson %+v", data, fast, slow)
+		}
+	}
+}

@@ -39,6 +39,8 @@ type client struct {
 	seq    int
 	joined chan struct{}
 	once   sync.Once
+	// send's scratch (the send loop is one goroutine per worker)
+	sendBuf, content, clientID []byte
 }
 
 // dialer makes connections from one source address: session over HTTP, then WebSocket.
@@ -129,6 +131,10 @@ func (c *client) write(v any) error {
 	if err != nil {
 		return err
 	}
+	return c.writeText(data)
+}
+
+func (c *client) writeText(data []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	_ = c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
@@ -140,12 +146,10 @@ func (c *client) write(v any) error {
 func (c *client) send(runID string) error {
 	c.seq++
 	now := time.Now().UnixNano()
-	return c.write(map[string]string{
-		"type":      "send",
-		"room":      c.room,
-		"content":   fmt.Sprintf("chatload %d %d-%d", now, c.g, c.seq),
-		"client_id": fmt.Sprintf("%s.%d.%d.%d", runID, c.g, c.seq, now),
-	})
+	c.content = sendContent(c.content[:0], now, c.g, c.seq)
+	c.clientID = sendClientID(c.clientID[:0], runID, c.g, c.seq, now)
+	c.sendBuf = appendSendFrame(c.sendBuf[:0], c.room, c.content, c.clientID)
+	return c.writeText(c.sendBuf)
 }
 
 // stampFromContent reads the send time out of "chatload <ns> …".

@@ -142,7 +142,7 @@ func (w *worker) read(c *client) {
 		}
 		now := time.Now().UnixNano()
 		var f frame
-		if json.Unmarshal(data, &f) != nil {
+		if decodeFrame(data, &f) != nil {
 			w.other.Add(1)
 			continue
 		}
