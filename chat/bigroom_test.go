@@ -29,10 +29,11 @@ func TestBigRoomFanoutInOrderDespiteStalledAndLeavingMembers(t *testing.T) {
 	prev := runtime.GOMAXPROCS(2) // the parallel fan-out runs only with more than one P
 	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
 	srv := chattest.Start(t, chat.Config{MessageRate: 1e6, MessageBurst: 1e6, MaxConnsPerIP: 10000,
-		SessionRate: 1e6, SessionBurst: 1e6, SendQueueFrames: 32, SendQueueBytes: 1 << 20,
+		SessionRate: 1e6, SessionBurst: 1e6, SendQueueFrames: 256, SendQueueBytes: 1 << 20,
 		WriteTimeout: time.Minute, PingInterval: time.Hour, Metrics: slow}, nil)
-	// 50 steps × 16 side messages of 6 KB: more than the stalled socket's buffers take.
-	const members, bursts, perBurst, singles, sideFlood = 600, 10, 8, 40, 16
+	// 50 steps × 24 side messages of 6 KB: more than the stalled socket's buffers (up to
+	// 4 MB) and queue take; the queue bounds leave room for what the sender gets per step.
+	const members, bursts, perBurst, singles, sideFlood = 600, 10, 8, 40, 24
 	const total = bursts*perBurst + singles
 	join := []byte(`{"type":"join","room":"big"}`)
 	joinFrame := append([]byte{0x81, 0x80 | byte(len(join)), 0, 0, 0, 0}, join...)
