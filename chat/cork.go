@@ -9,7 +9,8 @@ import "sync"
 // session are held in its queue (in order, bounded like any queue) until release, which
 // the deliverer calls at the end of the delivery. Only sessions that are written
 // directly (session_direct_linux.go) are corked; the others have a writer goroutine
-// that already takes everything queued in one writev.
+// that already takes everything queued in one writev. A room with one message in the
+// delivery is not corked at all (Hub.deliver): there is nothing to batch.
 type corker struct {
 	mu   sync.Mutex
 	list []*session
