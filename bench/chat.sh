@@ -12,7 +12,10 @@
 #   CHAT_RUNS=fanout bash bench/chat.sh     only the fan-out run (fanout, durable or both)
 #
 # edge runs pinned to BENCH_PROXY_CPU [1] with GOMAXPROCS=CHAT_EDGE_PROCS [1]; chatload on BENCH_LOAD_CPU
-# [0]; PostgreSQL is not pinned (it is part of what is measured). Results:
+# [0]; PostgreSQL is not pinned (it is part of what is measured). CHAT_LOAD_NICE=19 runs chatload
+# at that nice level: with BENCH_PIN=0 edge then has both cores while the 10,000 receivers
+# wait (as if they were on other machines); their kernel arrival times still say when
+# each frame reached them. BENCH_EDGE=/path/to/edge measures another build. Results:
 # $BENCH_OUT/chat-fanout.json and chat-durable.json. Exit 3: edge cannot run the chat
 # in this build.
 set -euo pipefail
@@ -26,6 +29,7 @@ RATE=${CHAT_RATE:-40000}
 DURABLE_ROOMS=${CHAT_DURABLE_ROOMS:-$DURABLE_CONNS}
 EDGE_PROCS=${CHAT_EDGE_PROCS:-1}
 DURATION=${CHAT_DURATION:-10s}
+LOAD_NICE=(); [ -n "${CHAT_LOAD_NICE:-}" ] && LOAD_NICE=(nice -n "$CHAT_LOAD_NICE")
 RUNS=${CHAT_RUNS:-fanout,durable}
 bench_settings
 command -v go >/dev/null || die "go is needed to build chatload"
@@ -127,7 +131,7 @@ save_chat_metrics() {
 }
 if [[ ,$RUNS, == *,fanout,* ]]; then
   say "fan-out: $CONNS members in one room, $FANOUT_RATE msg/s for $DURATION"
-  pin "$LOAD_CPU" "$WORK/bin/chatload" -url "$URL" -conns "$CONNS" -rooms 1 -senders 1 \
+  pin "$LOAD_CPU" "${LOAD_NICE[@]}" "$WORK/bin/chatload" -url "$URL" -conns "$CONNS" -rooms 1 -senders 1 \
     -rate "$FANOUT_RATE" -duration "$DURATION" -edge-pid "${PID[edge]}" -json "$OUT/chat-fanout.json"
   save_chat_metrics fanout
 fi

@@ -1,9 +1,6 @@
 package chat
 
-import (
-	"runtime"
-	"sync"
-)
+import "sync"
 
 // A corker batches the frames one delivery (a committed batch: others' messages, acks,
 // our messages) queues for each connection, so that a connection gets them in one
@@ -12,7 +9,8 @@ import (
 // session are held in its queue (in order, bounded like any queue) until release, which
 // the deliverer calls at the end of the delivery. Only sessions that are written
 // directly (session_direct_linux.go) are corked; the others have a writer goroutine
-// that already takes everything queued in one writev.
+// that already takes everything queued in one writev. A room with one message in the
+// delivery is not corked at all (Hub.deliver): there is nothing to batch.
 type corker struct {
 	mu   sync.Mutex
 	list []*session
@@ -33,29 +31,11 @@ func (c *corker) corkLocked(s *session) {
 // are many.
 func (c *corker) release() {
 	list := c.list
-	parts := runtime.GOMAXPROCS(0)
-	if parts == 1 || len(list) < 2*fanoutChunk {
-		for _, s := range list {
+	forEachParallel(len(list), func(lo, hi int) {
+		for _, s := range list[lo:hi] {
 			s.uncork()
 		}
-	} else {
-		var wg sync.WaitGroup
-		per := (len(list) + parts - 1) / parts
-		for lo := per; lo < len(list); lo += per {
-			part := list[lo:min(lo+per, len(list))]
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for _, s := range part {
-					s.uncork()
-				}
-			}()
-		}
-		for _, s := range list[:per] {
-			s.uncork()
-		}
-		wg.Wait()
-	}
+	})
 	clear(list)
 	if cap(list) > 4*1024 && len(list) < cap(list)/4 {
 		list = nil // do not keep a huge list after one big room's burst

@@ -49,6 +49,9 @@ type Hub struct {
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
 	bg       sync.WaitGroup
+
+	// roomMessages counts a delivery's messages per room (deliverer only; empty between).
+	roomMessages map[string]int
 }
 
 // New checks cfg and builds a hub; it does not touch the network (see Start).
@@ -72,6 +75,8 @@ func New(cfg Config, log *zap.Logger) (*Hub, error) {
 		rooms:   newRooms(cfg.PresenceDelay, cfg.Presence),
 		perIP:   map[netip.Addr]int{},
 		origins: map[string]bool{},
+
+		roomMessages: map[string]int{},
 	}
 	var err error
 	if h.assets, err = loadAssets(cfg.Assets); err != nil {
@@ -222,11 +227,24 @@ func (h *Hub) unregister(s *session) {
 }
 
 // deliver hands a commit to the rooms: others' messages, then acks, then ours.
-// Each connection gets what the delivery holds for it in one write (cork.go).
+// Each connection gets what the delivery holds for it in one write (cork.go). Only
+// rooms with more than one message in the delivery are corked: in a room with one, a
+// member gets its frame written at once by the broadcast (one lock and one write per
+// member instead of two locks, a queue and a second pass); a member that is corked
+// anyway (a sender whose ack waits) still gets the frame in the same writev.
 func (h *Hub) deliver(d delivery) {
 	ck := &h.cork
+	counts := h.roomMessages
+	if len(d.remote)+len(d.own) > 1 {
+		for i := range d.remote {
+			counts[d.remote[i].Room]++
+		}
+		for i := range d.own {
+			counts[d.own[i].Room]++
+		}
+	}
 	for i := range d.remote {
-		h.rooms.broadcast(&d.remote[i], ck)
+		h.rooms.broadcast(&d.remote[i], corkIfMany(ck, counts, d.remote[i].Room))
 	}
 	for _, a := range d.acks {
 		if s, ok := a.reply.(*session); ok {
@@ -237,9 +255,18 @@ func (h *Hub) deliver(d delivery) {
 		a.reply.acked(a.clientID, a.id)
 	}
 	for i := range d.own {
-		h.rooms.broadcast(&d.own[i], ck)
+		h.rooms.broadcast(&d.own[i], corkIfMany(ck, counts, d.own[i].Room))
 	}
 	ck.release()
+	clear(counts)
+}
+
+// corkIfMany is ck when the delivery holds several messages for room, else nil.
+func corkIfMany(ck *corker, counts map[string]int, room string) *corker {
+	if counts[room] > 1 {
+		return ck
+	}
+	return nil
 }
 
 // replay loads a joining member's history and finishes its join.

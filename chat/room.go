@@ -114,41 +114,25 @@ func (rs *rooms) broadcast(msg *Message, ck *corker) {
 	frame := messageFrameFor(msg)
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	parts := runtime.GOMAXPROCS(0)
-	if parts == 1 || len(r.members) < 2*fanoutChunk {
+	if runtime.GOMAXPROCS(0) == 1 || len(r.members) < 2*fanoutChunk {
 		for m := range r.members {
 			m.deliver(msg.ID, frame, ck)
 		}
 		return
 	}
-	// A big room is written from one goroutine per CPU: each recipient costs a write(2)
-	// that runs the loopback or NIC path inline, so more cores deliver sooner. The
-	// broadcast returns when every member has the frame queued or written, so messages
-	// still reach each member in id order.
+	// A big room is written from one goroutine per CPU (fanout.go). The broadcast
+	// returns when every member has the frame queued or written, so messages still
+	// reach each member in id order.
 	list := make([]*member, 0, len(r.members))
 	for m := range r.members {
 		list = append(list, m)
 	}
-	per := (len(list) + parts - 1) / parts
-	var wg sync.WaitGroup
-	for lo := per; lo < len(list); lo += per {
-		part := list[lo:min(lo+per, len(list))]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for _, m := range part {
-				m.deliver(msg.ID, frame, ck)
-			}
-		}()
-	}
-	for _, m := range list[:per] {
-		m.deliver(msg.ID, frame, ck)
-	}
-	wg.Wait()
+	forEachParallel(len(list), func(lo, hi int) {
+		for _, m := range list[lo:hi] {
+			m.deliver(msg.ID, frame, ck)
+		}
+	})
 }
-
-// fanoutChunk is the smallest share of a room's members worth its own goroutine.
-const fanoutChunk = 256
 
 // online is the number of distinct users in the room: on this instance, plus the
 // fleet's other instances as last published.

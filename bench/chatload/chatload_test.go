@@ -63,6 +63,11 @@ func TestCountsMatchTheServer(t *testing.T) {
 			if rep.LatP50MS <= 0 || rep.LatP99MS < rep.LatP50MS || rep.AckP50MS <= 0 || rep.DurablePerSec <= 0 {
 				t.Fatalf("latency/throughput not measured: %+v", rep)
 			}
+			// A frame reaches the socket before the client reads it: every arrival
+			// sample is at most its read sample, so are the quantiles.
+			if rep.ArrP50MS <= 0 || rep.ArrP50MS > rep.LatP50MS || rep.ArrP99MS > rep.LatP99MS || rep.ArrMaxMS > rep.LatMaxMS {
+				t.Fatalf("arrival latency not measured or later than the reads: %+v", rep)
+			}
 			if rep.RSSBeforeKiB <= 0 || rep.RSSAfterKiB <= 0 {
 				t.Fatalf("RSS of pid %d not read: %+v", rep.EdgePID, rep)
 			}

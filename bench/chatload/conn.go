@@ -27,6 +27,15 @@ type frame struct {
 	Message  struct {
 		Content string `json:"content"`
 	} `json:"message"`
+	stamp int64 // a message's send time, when fastMessage read it (Content is then empty)
+}
+
+// sendTime is a message frame's send time from its content.
+func (f *frame) sendTime() (int64, bool) {
+	if f.stamp > 0 {
+		return f.stamp, true
+	}
+	return stampFromContent(f.Message.Content)
 }
 
 // client is one WebSocket connection, global index g.
@@ -35,6 +44,8 @@ type client struct {
 	room   string
 	sender int // k-th sender, or -1
 	ws     *websocket.Conn
+	stamp  *stampConn // kernel receive times (nil: not a plain TCP connection)
+	buf    []byte     // the last frame read, reused
 	wmu    sync.Mutex
 	seq    int
 	joined chan struct{}
@@ -54,6 +65,8 @@ type dialer struct {
 
 func newDialer(cfg *Config, src string) *dialer {
 	nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 10 * time.Second}
+	wsd := *nd
+	wsd.Control = enableStamps
 	tlsCfg := &tls.Config{InsecureSkipVerify: true} // loopback benchmark against a test certificate
 	u, _ := url.Parse(cfg.URL)                      // validated in setDefaults
 	scheme := "ws"
@@ -67,7 +80,7 @@ func newDialer(cfg *Config, src string) *dialer {
 			DialContext: nd.DialContext, TLSClientConfig: tlsCfg, MaxIdleConnsPerHost: 16,
 		}},
 		ws: &websocket.Dialer{
-			NetDialContext: nd.DialContext, TLSClientConfig: tlsCfg, HandshakeTimeout: 15 * time.Second,
+			NetDialContext: wsd.DialContext, TLSClientConfig: tlsCfg, HandshakeTimeout: 15 * time.Second,
 			ReadBufferSize: 2048, WriteBufferSize: 2048,
 		},
 		wsBase: scheme + "://" + u.Host + u.Path + "ws?token=",
@@ -111,14 +124,24 @@ func (d *dialer) connect(ctx context.Context, g int) (*client, error) {
 		return nil, err
 	}
 	hdr := http.Header{"Origin": {d.cfg.Origin}}
-	ws, resp, err := d.ws.DialContext(ctx, d.wsBase+url.QueryEscape(tok), hdr)
+	var stamp *stampConn
+	wd := *d.ws
+	wd.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.ws.NetDialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		c, stamp = newStampConn(c)
+		return c, nil
+	}
+	ws, resp, err := wd.DialContext(ctx, d.wsBase+url.QueryEscape(tok), hdr)
 	if err != nil {
 		if resp != nil {
 			return nil, fmt.Errorf("websocket: status %d", resp.StatusCode)
 		}
 		return nil, fmt.Errorf("websocket: %w", err)
 	}
-	c := &client{g: g, room: d.cfg.roomOf(g), sender: d.cfg.senderNo(g), ws: ws, joined: make(chan struct{})}
+	c := &client{g: g, room: d.cfg.roomOf(g), sender: d.cfg.senderNo(g), ws: ws, stamp: stamp, joined: make(chan struct{})}
 	if err := c.write(map[string]string{"type": "join", "room": c.room}); err != nil {
 		ws.Close()
 		return nil, fmt.Errorf("join: %w", err)

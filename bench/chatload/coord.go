@@ -109,17 +109,24 @@ type Report struct {
 	LatP50MS      float64          `json:"latency_p50_ms"`
 	LatP99MS      float64          `json:"latency_p99_ms"`
 	LatMaxMS      float64          `json:"latency_max_ms"`
-	AckP50MS      float64          `json:"ack_p50_ms"`
-	AckP99MS      float64          `json:"ack_p99_ms"`
-	EdgePID       int              `json:"edge_pid,omitempty"`
-	RSSBeforeKiB  int64            `json:"edge_rss_before_kib,omitempty"`
-	RSSAfterKiB   int64            `json:"edge_rss_connected_kib,omitempty"`
-	RSSEndKiB     int64            `json:"edge_rss_end_kib,omitempty"`
-	RSSPerConnB   float64          `json:"edge_rss_per_conn_bytes,omitempty"`
+	// Arrival latency: the kernel's receive time of the frame in the client's socket
+	// (SO_TIMESTAMPNS) − send time. The end-to-end latency above is when the client's
+	// goroutine read it; the difference is the client waiting for its own CPU.
+	ArrP50MS     float64 `json:"arrival_p50_ms"`
+	ArrP99MS     float64 `json:"arrival_p99_ms"`
+	ArrMaxMS     float64 `json:"arrival_max_ms"`
+	AckP50MS     float64 `json:"ack_p50_ms"`
+	AckP99MS     float64 `json:"ack_p99_ms"`
+	EdgePID      int     `json:"edge_pid,omitempty"`
+	RSSBeforeKiB int64   `json:"edge_rss_before_kib,omitempty"`
+	RSSAfterKiB  int64   `json:"edge_rss_connected_kib,omitempty"`
+	RSSEndKiB    int64   `json:"edge_rss_end_kib,omitempty"`
+	RSSPerConnB  float64 `json:"edge_rss_per_conn_bytes,omitempty"`
 	// CPU over the send phase and drain: edge's (from /proc), the load generator's
 	// (its workers' own), and edge's per delivered message frame.
 	EdgeCPUSecs      float64 `json:"edge_cpu_seconds,omitempty"`
 	LoadCPUSecs      float64 `json:"load_cpu_seconds"`
+	LoadWaitSecs     float64 `json:"load_runqueue_wait_seconds"`
 	EdgeCPUUsPerRecv float64 `json:"edge_cpu_us_per_delivered,omitempty"`
 	// EdgeWaitSecs is how long edge's threads were runnable but waited for a CPU
 	// (/proc/PID/task/*/schedstat): a starved edge shows here, not in its CPU time.
@@ -192,7 +199,7 @@ func coordinate(cfg Config, procs, edgePID int, settle time.Duration, start func
 			return nil, fmt.Errorf("starting the send phase: %w", err)
 		}
 	}
-	lat, ack := sparseHist{}, sparseHist{}
+	lat, arr, ack := sparseHist{}, sparseHist{}, sparseHist{}
 	for _, h := range hs {
 		st, err := h.next("done")
 		if err != nil {
@@ -200,6 +207,7 @@ func coordinate(cfg Config, procs, edgePID int, settle time.Duration, start func
 		}
 		rep.add(st)
 		lat.merge(st.Latency)
+		arr.merge(st.ArrivalLatency)
 		ack.merge(st.AckLatency)
 	}
 	if edgePID > 0 {
@@ -221,6 +229,7 @@ func coordinate(cfg Config, procs, edgePID int, settle time.Duration, start func
 	}
 	rep.LatP50MS, rep.LatP99MS = lat.quantile(0.50), lat.quantile(0.99)
 	rep.LatMaxMS = lat.max()
+	rep.ArrP50MS, rep.ArrP99MS, rep.ArrMaxMS = arr.quantile(0.50), arr.quantile(0.99), arr.max()
 	rep.AckP50MS, rep.AckP99MS = ack.quantile(0.50), ack.quantile(0.99)
 	return rep, nil
 }
@@ -228,6 +237,7 @@ func coordinate(cfg Config, procs, edgePID int, settle time.Duration, start func
 func (r *Report) add(st Stats) {
 	r.SendSecs = max(r.SendSecs, st.SendSeconds)
 	r.LoadCPUSecs += st.CPUSeconds
+	r.LoadWaitSecs += st.WaitSeconds
 	r.Sent += st.Sent
 	r.SendFailed += st.SendFailed
 	r.Acked += st.Acked
@@ -304,6 +314,9 @@ func (r *Report) print(w io.Writer) {
 	fmt.Fprintf(w, "sent          %d msgs in %.1f s (%.0f/s), %d write failures\n", r.Sent, r.SendSecs, r.SentPerSec, r.SendFailed)
 	fmt.Fprintf(w, "durable       %d acks (%.0f msgs/s), ack latency p50 %.2f ms, p99 %.2f ms\n", r.Acked, r.DurablePerSec, r.AckP50MS, r.AckP99MS)
 	fmt.Fprintf(w, "delivered     %d message frames (%.0f/s), end-to-end p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", r.Delivered, r.DeliverPerSec, r.LatP50MS, r.LatP99MS, r.LatMaxMS)
+	if r.ArrP50MS > 0 {
+		fmt.Fprintf(w, "arrived       in the client's socket (kernel receive time) p50 %.2f ms, p99 %.2f ms, max %.2f ms\n", r.ArrP50MS, r.ArrP99MS, r.ArrMaxMS)
+	}
 	fmt.Fprintf(w, "other         %d presence frames, %d connections closed by the server\n", r.Presence, r.Closed)
 	for code, n := range r.ErrorFrames {
 		fmt.Fprintf(w, "  error frames %q: %d\n", code, n)
@@ -313,5 +326,5 @@ func (r *Report) print(w io.Writer) {
 			float64(r.RSSBeforeKiB)/1024, float64(r.RSSAfterKiB)/1024, float64(r.RSSEndKiB)/1024, r.RSSPerConnB/1024, r.EdgePID)
 		fmt.Fprintf(w, "edge CPU      %.2f s over the send phase and drain → %.1f µs per delivered message frame; %.2f s runnable but waiting for a CPU\n", r.EdgeCPUSecs, r.EdgeCPUUsPerRecv, r.EdgeWaitSecs)
 	}
-	fmt.Fprintf(w, "chatload CPU  %.2f s over the send phase and drain\n", r.LoadCPUSecs)
+	fmt.Fprintf(w, "chatload CPU  %.2f s over the send phase and drain; %.2f s runnable but waiting for a CPU\n", r.LoadCPUSecs, r.LoadWaitSecs)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/fasthttp/websocket"
 )
@@ -124,8 +125,7 @@ func (ps *protoServer) ws(w http.ResponseWriter, r *http.Request) {
 			ps.mu.Unlock()
 			c.send(map[string]any{"type": "ack", "client_id": f.ClientID, "id": id})
 			for _, m := range members {
-				m.send(map[string]any{"type": "message", "room": f.Room, "message": map[string]any{
-					"id": id, "room": f.Room, "content": f.Content, "client_id": f.ClientID}})
+				m.send(edgeMessageFrame(int64(id), f.Room, "nick", f.Content, f.ClientID))
 			}
 		default:
 			c.send(map[string]string{"type": "error", "code": "unknown_type"})
@@ -138,4 +138,29 @@ func jsonField(data []byte, key string) string {
 	_ = json.Unmarshal(data, &m)
 	s, _ := m[key].(string)
 	return s
+}
+
+// edgeMessage and edgeMessageFrame have the field order of edge's chat.Message and
+// message frame, so chatload's fast path (frame.go) sees what edge sends.
+type edgeMessage struct {
+	ID        int64     `json:"id"`
+	Room      string    `json:"room"`
+	SenderID  string    `json:"sender_id"`
+	Nickname  string    `json:"nickname"`
+	Avatar    string    `json:"avatar"`
+	Content   string    `json:"content"`
+	CreatedAt time.Time `json:"created_at"`
+	ClientID  string    `json:"client_id"`
+}
+
+type edgeFrame struct {
+	Type    string       `json:"type"`
+	Room    string       `json:"room"`
+	Message *edgeMessage `json:"message"`
+}
+
+func edgeMessageFrame(id int64, room, nick, content, clientID string) edgeFrame {
+	return edgeFrame{Type: "message", Room: room, Message: &edgeMessage{
+		ID: id, Room: room, SenderID: "u-1", Nickname: nick, Avatar: "#abc", Content: content,
+		CreatedAt: time.Unix(1700000000, 5).UTC(), ClientID: clientID}}
 }

@@ -5,7 +5,8 @@
 // a subset send at a total rate R, and reports delivered messages/s, end-to-end latency
 // (the send time travels in the message content), durable messages/s (acks, which edge
 // sends only after the row is committed) and edge's RSS per connection (VmRSS of -edge-pid
-// before and after connecting).
+// before and after connecting). Next to the end-to-end latency (when the client read each
+// frame) it reports the arrival latency (the kernel's receive time of the frame, stamp_linux.go).
 //
 //	chatload -url http://127.0.0.1:8080/chat/ -conns 10000 -rooms 1 -rate 10 -edge-pid PID
 package main

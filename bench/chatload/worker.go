@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -22,7 +23,8 @@ type Stats struct {
 	ConnectErrors  map[string]int   `json:"connect_errors,omitempty"`
 	ConnectSeconds float64          `json:"connect_seconds"`
 	SendSeconds    float64          `json:"send_seconds"`
-	CPUSeconds     float64          `json:"cpu_seconds"` // this worker's CPU over send phase and drain
+	CPUSeconds     float64          `json:"cpu_seconds"`  // this worker's CPU over send phase and drain
+	WaitSeconds    float64          `json:"wait_seconds"` // its threads' run-queue wait over the same
 	Sent           int64            `json:"sent"`
 	SendFailed     int64            `json:"send_failed"`
 	Acked          int64            `json:"acked"`
@@ -32,6 +34,7 @@ type Stats struct {
 	Closed         int64            `json:"closed"`
 	ErrorFrames    map[string]int64 `json:"error_frames,omitempty"`
 	Latency        map[int]int64    `json:"latency"`
+	ArrivalLatency map[int]int64    `json:"arrival_latency"`
 	AckLatency     map[int]int64    `json:"ack_latency"`
 }
 
@@ -46,6 +49,7 @@ type worker struct {
 	cfg                                                         Config
 	clients                                                     []*client
 	lat                                                         hist
+	arrLat                                                      hist // kernel arrival − send
 	ackLat                                                      hist
 	sent, sendFailed, acked, delivered, presence, other, closed atomic.Int64
 	mu                                                          sync.Mutex
@@ -67,10 +71,11 @@ func runWorker(cfg Config, in io.Reader, out io.Writer) error {
 	if !cmds.Scan() || cmds.Text() != "send" {
 		return nil // the coordinator gave up
 	}
-	cpu0 := selfCPU()
+	cpu0, wait0 := selfCPU(), readRunWait(os.Getpid())
 	st.SendSeconds = w.sendPhase().Seconds()
 	time.Sleep(cfg.Drain)
 	st.CPUSeconds = (selfCPU() - cpu0).Seconds()
+	st.WaitSeconds = (readRunWait(os.Getpid()) - wait0).Seconds()
 	w.fill(&st)
 	if err := enc.Encode(event{Event: "done", Stats: st}); err != nil {
 		return fmt.Errorf("reporting: %w", err)
@@ -130,10 +135,14 @@ func (w *worker) connectAll() Stats {
 	return st
 }
 
-// read handles one connection's server frames until it closes.
+// read handles one connection's server frames until it closes. The read time is taken
+// as soon as a frame is read; the kernel's arrival time (stamp_linux.go) next to it.
 func (w *worker) read(c *client) {
 	for {
-		_, data, err := c.ws.ReadMessage()
+		_, r, err := c.ws.NextReader()
+		if err == nil {
+			c.buf, err = readFrame(r, c.buf)
+		}
 		if err != nil {
 			if !w.stopping.Load() {
 				w.closed.Add(1)
@@ -142,15 +151,18 @@ func (w *worker) read(c *client) {
 		}
 		now := time.Now().UnixNano()
 		var f frame
-		if decodeFrame(data, &f) != nil {
+		if parseFrame(c.buf, &f) != nil {
 			w.other.Add(1)
 			continue
 		}
 		switch f.Type {
 		case "message":
 			w.delivered.Add(1)
-			if ts, ok := stampFromContent(f.Message.Content); ok {
+			if ts, ok := f.sendTime(); ok {
 				w.lat.record((now - ts) / 1000)
+				if at := c.stamp.arrived(); at > 0 {
+					w.arrLat.record((at - ts) / 1000)
+				}
 			}
 		case "ack":
 			w.acked.Add(1)
@@ -220,6 +232,7 @@ func (w *worker) fill(st *Stats) {
 	}
 	w.mu.Unlock()
 	st.Latency, st.AckLatency = w.lat.snapshot(), w.ackLat.snapshot()
+	st.ArrivalLatency = w.arrLat.snapshot()
 }
 
 func (w *worker) closeAll() {
