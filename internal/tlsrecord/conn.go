@@ -34,6 +34,7 @@ type Conn struct {
 	end     int
 	useless int // consecutive records that carried no application data
 	rerr    error
+	idle    idleWait
 
 	keyUpdate atomic.Bool // the peer asked for our KeyUpdate; sent before our next record
 
@@ -49,8 +50,9 @@ const maxUseless = 16
 
 var errClosed = net.ErrClosed
 
-// Read reads application data. An idle reader waits here, in the header read straight
-// into the Conn, with no buffer held until a record arrives. The socket reads happen in
+// Read reads application data. An idle reader waits here for the socket to become
+// readable (idleWait: the read AEAD is dropped meanwhile), then reads the header
+// straight into the Conn, with no buffer held until a record arrives. The socket reads happen in
 // this frame, and the AEAD runs on an opener goroutine (openOffStack): a reader
 // goroutine that only ever runs this shallow path keeps its initial 2 KiB stack (the
 // runtime does not shrink a 4 KiB stack parked this deep), as on plain TCP.
@@ -61,6 +63,11 @@ func (c *Conn) Read(p []byte) (int, error) {
 		}
 		if len(p) == 0 {
 			return 0, nil
+		}
+		if c.hdrN == 0 {
+			if err := c.idle.wait(); err != nil {
+				return 0, c.readFailed(err)
+			}
 		}
 		if c.hdrN < headerLen {
 			n, err := c.tcp.Read(c.hdr[c.hdrN:])

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -387,5 +388,30 @@ func TestReadTimeoutResumes(t *testing.T) {
 	}
 	if c.buf != nil {
 		t.Fatal("a drained connection still holds a buffer")
+	}
+}
+
+// TestIdleDropsReadAEAD: a reader that finds nothing to read drops the read AEAD (its
+// 768 bytes for AES-GCM) and rebuilds it for the next record.
+func TestIdleDropsReadAEAD(t *testing.T) {
+	p := newPair(t, 0)
+	c := p.detach(t)
+	_ = c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := c.Read(make([]byte, 8)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("Read of an idle connection: %v, want a timeout", err)
+	}
+	if runtime.GOOS == "linux" && c.in.aead != nil {
+		t.Fatal("an idle connection kept its read AEAD")
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for i := range 3 {
+		want := fmt.Sprintf("after idle %d", i)
+		if _, err := io.WriteString(p.client, want); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(c, got); err != nil || string(got) != want {
+			t.Fatalf("Read %q, %v", got, err)
+		}
 	}
 }

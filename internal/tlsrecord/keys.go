@@ -67,12 +67,19 @@ func (s *suite) expandLabel(secret []byte, label string, n int) ([]byte, error) 
 	return hkdf.Expand(s.hash, secret, string(info), n)
 }
 
-// direction is the key state of one direction: the AEAD, its static IV and the
-// sequence number of the next record, plus the traffic secret for KeyUpdate.
+// maxKey is the longest AEAD key (AES-256, ChaCha20).
+const maxKey = 32
+
+// direction is the key state of one direction: the AEAD, its key and static IV, the
+// sequence number of the next record, and the traffic secret for KeyUpdate. The AEAD
+// (768 bytes for AES-GCM, its expanded key and GHASH table) may be dropped while the
+// connection is idle (drop) and is rebuilt from the key at the next record.
 type direction struct {
+	suite     *suite
 	aead      cipher.AEAD
 	iv        [ivLen]byte
 	seq       uint64
+	key       [maxKey]byte
 	secret    [maxSecret]byte
 	secretLen uint8
 }
@@ -90,16 +97,27 @@ func (d *direction) set(s *suite, secret []byte, seq uint64) error {
 	if err != nil {
 		return fmt.Errorf("tlsrecord: deriving the traffic IV: %w", err)
 	}
-	a, err := s.aead(key)
+	d.suite, d.aead, d.seq = s, nil, seq
+	clear(d.key[:])
+	copy(d.key[:], key)
 	clear(key)
+	copy(d.iv[:], iv)
+	d.secretLen = uint8(copy(d.secret[:], secret))
+	return d.build()
+}
+
+// build makes the AEAD from the key.
+func (d *direction) build() error {
+	a, err := d.suite.aead(d.key[:d.suite.keyLen])
 	if err != nil {
 		return fmt.Errorf("tlsrecord: creating the AEAD: %w", err)
 	}
-	d.aead, d.seq = a, seq
-	copy(d.iv[:], iv)
-	d.secretLen = uint8(copy(d.secret[:], secret))
+	d.aead = a
 	return nil
 }
+
+// drop releases the AEAD until the next record needs it.
+func (d *direction) drop() { d.aead = nil }
 
 // update moves to the next traffic secret (KeyUpdate, RFC 8446 section 7.2).
 func (d *direction) update(s *suite) error {

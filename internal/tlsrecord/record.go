@@ -77,6 +77,11 @@ func (d *direction) open(hdr, body []byte) (byte, []byte, error) {
 	if d.seq == math.MaxUint64 {
 		return 0, nil, errSeqExhausted
 	}
+	if d.aead == nil {
+		if err := d.build(); err != nil {
+			return 0, nil, localAlert(alertInternalError, "%v", err)
+		}
+	}
 	var nonce [ivLen]byte
 	d.nonce(&nonce)
 	plain, err := d.aead.Open(body[:0], nonce[:], body, hdr)

@@ -61,6 +61,7 @@ func Detach(tc *tls.Conn) (*Conn, error) {
 		return nil, fmt.Errorf("%w: duplicating the socket: %v", ErrNotDetachable, err)
 	}
 	c.tcp = dup.(*net.TCPConn) // FileConn of a TCP socket is a *net.TCPConn
+	c.idle.init(c)
 	_ = tcp.Close()
 	return c, nil
 }
