@@ -73,7 +73,7 @@ func benchServerTLS(b *testing.B, cfg Config, tc *tls.Config) (*Hub, string) {
 }
 
 // selfSigned is a throwaway certificate for 127.0.0.1.
-func selfSigned(b *testing.B) *tls.Config {
+func selfSigned(b testing.TB) *tls.Config {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		b.Fatal(err)

@@ -104,8 +104,8 @@ func (s *session) kill() {
 	s.dead, s.closing = true, true
 	s.queue, s.qbytes = nil, 0
 	s.mu.Unlock()
-	if tcp, ok := s.raw.(*net.TCPConn); ok {
-		_ = tcp.SetLinger(0)
+	if l, ok := s.raw.(interface{ SetLinger(int) error }); ok { // *net.TCPConn, *tlsrecord.Conn
+		_ = l.SetLinger(0)
 	}
 	_ = s.raw.Close()
 }

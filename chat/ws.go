@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/netip"
@@ -11,6 +12,8 @@ import (
 	"github.com/fasthttp/websocket"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
+
+	"github.com/edge-server/edge/internal/tlsrecord"
 )
 
 // The upgrader only does the handshake; the connection it hands over is then detached
@@ -91,7 +94,7 @@ func (h *Hub) adopt(nc net.Conn, ip netip.Addr, user User, authErr *Error) {
 				ce.Write(zap.Error(err))
 			}
 		} else {
-			dc = raw // fasthttp keeps hijacked connections open: just take it
+			dc = h.detachTLS(raw) // fasthttp keeps hijacked connections open: take it
 		}
 		if dc != nil {
 			s.conn, s.raw, s.detached = dc, dc, true
@@ -141,6 +144,27 @@ func takeBuffered(nc, raw net.Conn) ([]byte, error) {
 		}
 	}
 	return out, raw.SetReadDeadline(time.Time{})
+}
+
+// detachTLS replaces a TLS 1.3 connection by edge's own record layer
+// (internal/tlsrecord): the tls.Conn, its input buffers grown for the ClientHello and
+// the reader's deep stack inside tls.Conn.Read become garbage, and an idle session keeps
+// only the two AEADs and a small struct (see docs/benchmarks.md, TLS idle memory). A
+// connection it cannot take over safely (TLS 1.2, data buffered in crypto/tls, another
+// Go release's tls.Conn) stays with crypto/tls.
+func (h *Hub) detachTLS(c net.Conn) net.Conn {
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		return c
+	}
+	rc, err := tlsrecord.Detach(tc)
+	if err != nil {
+		if ce := h.log.Check(zap.DebugLevel, "chat keeps crypto/tls for a connection"); ce != nil {
+			ce.Write(zap.Error(err))
+		}
+		return c
+	}
+	return rc
 }
 
 // detach duplicates the socket into a new net.Conn owned by the chat.
