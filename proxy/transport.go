@@ -160,7 +160,7 @@ func (p *upstreamPool) reap() {
 	p.idle = p.idle[:rest]
 	p.open -= n
 	if len(p.idle) > 0 {
-		next := p.idle[0].idleSince.Add(p.maxIdle).Sub(time.Now())
+		next := time.Until(p.idle[0].idleSince.Add(p.maxIdle))
 		time.AfterFunc(max(next, time.Millisecond), p.reap)
 	} else {
 		p.reaping = false
