@@ -125,7 +125,7 @@ func BenchmarkPrepareRequest(b *testing.B) {
 	var ctx fasthttp.RequestCtx
 	ctx.Init2(benchConn{}, quietLogger{}, false)
 	var src benchRequest
-	out := fasthttp.AcquireRequest()
+	var out []byte
 	b.ReportAllocs()
 	for b.Loop() {
 		src.readInto(b, &ctx.Request, benchRaw)
@@ -134,8 +134,7 @@ func BenchmarkPrepareRequest(b *testing.B) {
 			b.Fatal(no.why)
 		}
 		rid := requestID(&ctx.Request.Header)
-		out.Reset()
-		buildUpstreamRequest(out, &ctx, t, rid, false)
+		out, _ = appendUpstreamRequest(out[:0], &ctx, t, rid, false)
 	}
 }
 

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"errors"
-	"io"
 	"net"
 	"sync/atomic"
 	"time"
@@ -19,9 +18,6 @@ var (
 	// errStaleUnsent is returned by Write on a pooled connection the upstream closed
 	// while it was idle; nothing was sent, so any request may be retried.
 	errStaleUnsent = errors.New("the upstream closed the idle keep-alive connection")
-	// errSwitchedUnsent is returned by Write on a pooled connection whose upstream
-	// answered 101: it speaks another protocol now; nothing was sent.
-	errSwitchedUnsent = errors.New("the upstream switched protocols on this connection")
 	// errUnaskedSwitch is what a request sees when the upstream answered 101 to a
 	// request that asked for no upgrade.
 	errUnaskedSwitch = errors.New("the upstream answered 101 Switching Protocols to a request without an upgrade")
@@ -40,22 +36,20 @@ func (e *dialError) Error() string { return e.err.Error() }
 func (e *dialError) Unwrap() error { return e.err }
 
 // upConn is a connection to an upstream. It enforces the upstream timeout as an idle
-// timeout between reads (the client's own read deadline would cut long streams) and
-// lets a drain close every connection of a color at once.
+// timeout between reads and writes (the client's own read deadline would cut long
+// streams) and lets a drain close every connection of a color at once.
+//
+// Deadlines are coarse: one is moved only when it would move by more than an eighth
+// of the timeout, so a kept connection costs no timer update per request (the
+// timeout is between 7/8 and all of idle).
 type upConn struct {
 	net.Conn
-	set     *connSet
-	idle    time.Duration
-	lastSet time.Time // last read deadline refresh; used by one request at a time
-	lastUse time.Time // last read or write
-	killed  atomic.Bool
-	// head holds the first bytes of the response to the last request written, until
-	// there are enough to see its status code; switched is set when that was 101.
-	head     [12]byte
-	headN    int
-	headDone bool
-	switched bool
-	peerEOF  atomic.Bool // the upstream closed its side: whatever was being read ends here
+	set      *connSet
+	idle     time.Duration
+	lastRead time.Time // last read deadline refresh; used by one request at a time
+	lastWrit time.Time // last write deadline refresh
+	lastUse  time.Time // last read or write
+	killed   atomic.Bool
 }
 
 func (c *upConn) Read(p []byte) (int, error) {
@@ -63,59 +57,42 @@ func (c *upConn) Read(p []byte) (int, error) {
 		return 0, errCut
 	}
 	now := time.Now()
-	if now.Sub(c.lastSet) > c.idle/8 {
+	if now.Sub(c.lastRead) > c.idle/8 {
 		_ = c.Conn.SetReadDeadline(now.Add(c.idle))
-		c.lastSet = now
+		c.lastRead = now
 	}
 	c.lastUse = now
 	n, err := c.Conn.Read(p)
-	if !c.headDone && n > 0 {
-		c.watchHead(p[:n])
-	}
-	if err == io.EOF {
-		c.peerEOF.Store(true)
-	}
-	if err != nil && c.killed.Load() {
-		err = errCut
+	if err != nil {
+		err = c.readErr(err)
 	}
 	return n, err
 }
 
-// watchHead looks at the status line of each response: after a 101 the upstream no
-// longer speaks HTTP on this connection, so it must never carry another request.
-func (c *upConn) watchHead(p []byte) {
-	c.headN += copy(c.head[c.headN:], p)
-	if c.headN < len(c.head) {
-		return
+// readErr turns what a read on a connection a drain closed returned into errCut.
+func (c *upConn) readErr(err error) error {
+	if c.killed.Load() {
+		return errCut
 	}
-	c.headDone = true
-	if string(c.head[:7]) == "HTTP/1." && string(c.head[8:]) == " 101" {
-		c.switched = true
-	}
+	return err
 }
 
 func (c *upConn) Write(p []byte) (int, error) {
 	if c.killed.Load() {
 		return 0, errKilledUnsent
 	}
-	if c.switched {
-		return 0, errSwitchedUnsent
-	}
-	c.headN, c.headDone = 0, false
 	now := time.Now()
 	if !c.lastUse.IsZero() && now.Sub(c.lastUse) > staleCheckAfter && c.peerClosed() {
 		c.set.staleFound()
 		return 0, errStaleUnsent
 	}
+	if now.Sub(c.lastWrit) > c.idle/8 {
+		_ = c.Conn.SetWriteDeadline(now.Add(c.idle))
+		c.lastWrit = now
+	}
 	c.lastUse = now
 	return c.Conn.Write(p)
 }
-
-// SetReadDeadline is ignored: Read manages the read deadline itself.
-func (c *upConn) SetReadDeadline(time.Time) error { return nil }
-
-// SetDeadline only applies to writes, for the same reason.
-func (c *upConn) SetDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(t) }
 
 func (c *upConn) Close() error {
 	c.set.remove(c)
@@ -139,14 +116,6 @@ func (s *connSet) staleFound() {
 func (s *connSet) add(c *upConn)    { s.conns.Add(c) }
 func (s *connSet) remove(c *upConn) { s.conns.Remove(c) }
 func (s *connSet) len() int         { return s.conns.Len() }
-
-// peerEnded reports whether the tracked connection whose local address is laddr read
-// the upstream's end of stream. A chunked body whose stream ends that way was cut: a
-// complete one ends with its last chunk, which leaves the connection open.
-func (s *connSet) peerEnded(laddr net.Addr) bool {
-	c, ok := s.conns.Find(func(c *upConn) bool { return c.Conn.LocalAddr() == laddr })
-	return ok && c.peerEOF.Load()
-}
 
 // killAll closes every tracked connection; requests on them fail with errCut.
 func (s *connSet) killAll() int {

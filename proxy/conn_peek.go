@@ -22,7 +22,7 @@ func (c *upConn) peerClosed() bool {
 	}
 	// An expired read deadline would make the raw read fail before peeking.
 	_ = c.Conn.SetReadDeadline(time.Time{})
-	c.lastSet = time.Time{}
+	c.lastRead = time.Time{}
 	closed := false
 	_ = raw.Read(func(fd uintptr) bool {
 		var b [1]byte

@@ -52,6 +52,7 @@ const (
 type connDrain struct {
 	conns    sync.Map // net.Conn → *drainConn
 	draining atomic.Bool
+	timeouts clientTimeouts // enforced by sweep and wrap (clienttimeouts.go)
 }
 
 // drainConn is one connection's state as fasthttp last reported it.
@@ -61,6 +62,9 @@ type drainConn struct {
 	halfClosed atomic.Int64 // unix nanoseconds of edge's FIN; 0 = not yet
 	handling   atomic.Int32 // handlers running on this connection (0 or 1)
 	served     atomic.Bool  // a handler returned at least once
+	answering  atomic.Bool  // a request was read; its answer is not written yet
+
+	writeSet time.Time // when the write deadline was last moved (the connection's goroutine only)
 
 	// Only the draining goroutine touches these: bytes received, and since when.
 	rcvd      uint64
@@ -88,6 +92,7 @@ func (d *connDrain) hook(c net.Conn, st fasthttp.ConnState) {
 func (dc *drainConn) set(st fasthttp.ConnState) {
 	dc.state.Store(int32(st))
 	dc.since.Store(time.Now().UnixNano())
+	dc.answering.Store(false)
 }
 
 // wrap makes h answer with `Connection: close` while draining, and drop (not run) a
@@ -104,6 +109,7 @@ func (d *connDrain) wrap(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 			ctx.SetConnectionClose()
 			return
 		}
+		dc.answering.Store(true)
 		dc.handling.Add(1)
 		h(ctx)
 		dc.served.Store(true)
@@ -111,6 +117,7 @@ func (d *connDrain) wrap(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 		if d.draining.Load() && !ctx.Hijacked() {
 			ctx.SetConnectionClose()
 		}
+		d.extendWrite(ctx.Conn(), dc)
 	}
 }
 

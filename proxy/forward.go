@@ -23,9 +23,10 @@ import (
 const maxBufferedBody = 128 << 10
 
 // forward proxies one request to the app's live color and returns that color's name.
-// A body of unknown length or over maxBufferedBody is streamed: it is not buffered
-// whole, and the request stays in flight (for drains and metrics) until the last byte
-// went to the client.
+// The upstream's response head is parsed once, straight into the client's response,
+// and its hop-by-hop fields are removed there. A body of unknown length or over
+// maxBufferedBody is streamed: it is not buffered whole, and the request stays in
+// flight (for drains and metrics) until the last byte went to the client.
 func (s *Server) forward(ctx *fasthttp.RequestCtx, a *app, rid []byte, t requestTarget) string {
 	if !s.admitToApp(ctx, a, rid) {
 		return ""
@@ -37,68 +38,92 @@ func (s *Server) forward(ctx *fasthttp.RequestCtx, a *app, rid []byte, t request
 	p := a.acquire(&v)
 	sl := p.pick(0)
 	sl.begin()
-	out := fasthttp.AcquireRequest()
-	closeAsked := buildUpstreamRequest(out, ctx, t, rid, false)
-	up := fasthttp.AcquireResponse()
-	sl, err := p.do(sl, out, up)
-	fasthttp.ReleaseRequest(out)
-	if err == nil && up.StatusCode() == fasthttp.StatusSwitchingProtocols {
-		// Nothing asked for an upgrade. upConn has marked the connection, so the pool
-		// never writes another request into it.
+	o := outboundPool.Get().(*outbound)
+	closeAsked := o.build(ctx, t, rid)
+	h := &ctx.Response.Header
+	sl, pc, err := p.do(sl, o, h)
+	o.release()
+	if err == nil && h.StatusCode() == fasthttp.StatusSwitchingProtocols {
+		// Nothing asked for an upgrade: the upstream speaks another protocol on this
+		// connection now, so it never carries another request.
+		sl.up.discard(pc)
 		err = errUnaskedSwitch
-		_ = up.CloseBodyStream()
 	}
 	if err != nil {
-		fasthttp.ReleaseResponse(up)
-		sl.end()
-		s.upstreamFailed(ctx, sl, err, rid)
+		s.failForward(ctx, sl, err, rid)
 		return sl.cname
 	}
-	stream := up.BodyStream()
-	cl := up.Header.ContentLength()
-	chunked := cl == -1
-	if stream != nil && (cl >= 0 && cl <= maxBufferedBody || cl < 0 && !ctx.Request.Header.IsHTTP11()) {
-		if cl >= 0 {
-			err = readBody(&ctx.Response, stream, cl)
-		} else {
+	b := bodyPool.Get().(*upstreamBody)
+	b.body.reset(pc.br, responseBodyMode(h, ctx.IsHead()), int64(h.ContentLength()))
+	b.keep = !h.ConnectionClose() // read before the Connection field is stripped
+	cl := h.ContentLength()
+	switch m := b.body.mode; {
+	case m == bodyNone, m == bodyFixed && cl <= maxBufferedBody, m != bodyFixed && !ctx.Request.Header.IsHTTP11():
+		if b.body.mode == bodyFixed {
+			err = readBody(&ctx.Response, &b.body, cl)
+		} else if b.body.mode != bodyNone {
 			// An HTTP/1.0 client cannot read chunks and fasthttp cannot send a body
 			// delimited by the close, so edge reads it whole, bounded by the body limit.
-			err = s.readWholeBody(&ctx.Response, stream, sl, up, chunked)
+			err = s.readWholeBody(&ctx.Response, &b.body)
 		}
-		_ = up.CloseBodyStream() // the upstream connection goes back to the pool
-		stream = nil
+		b.giveBack(sl, pc)
+		*b = upstreamBody{}
+		bodyPool.Put(b)
 		if err != nil {
-			ctx.Response.ResetBody()
-			fasthttp.ReleaseResponse(up)
-			sl.end()
-			s.upstreamFailed(ctx, sl, err, rid)
+			s.failForward(ctx, sl, err, rid)
 			return sl.cname
 		}
+		s.finishHead(ctx, &v, closeAsked)
+		sl.end()
+		return sl.cname
 	}
+	s.finishHead(ctx, &v, closeAsked)
+	if b.body.mode != bodyFixed {
+		cl = -1 // chunked to the client, flushed as the upstream sends
+		ctx.Response.ImmediateHeaderFlush = true
+	}
+	b.pc, b.slot = pc, sl
+	b.conn, b.writeTimeout = ctx.Conn(), s.cfg.Limits.WriteTimeout
+	b.size, b.log = cl, s.log
+	b.ridLen = copy(b.rid[:], rid)
+	ctx.Response.SetBodyStream(b, cl)
+	return sl.cname
+}
+
+// responseBodyMode tells how the body after head h is delimited; a response to HEAD
+// has none.
+func responseBodyMode(h *fasthttp.ResponseHeader, head bool) bodyMode {
+	if st := h.StatusCode(); head || st < 200 || st == fasthttp.StatusNoContent || st == fasthttp.StatusNotModified {
+		return bodyNone
+	}
+	switch cl := h.ContentLength(); {
+	case cl >= 0:
+		return bodyFixed
+	case cl == -1:
+		return bodyChunked
+	}
+	return bodyUntilClose
+}
+
+// finishHead makes the upstream's head the client's: no invented Content-Type, no
+// hop-by-hop field, the sticky canary cookie, and close when the client asked.
+func (s *Server) finishHead(ctx *fasthttp.RequestCtx, v *visitor, closeAsked bool) {
 	h := &ctx.Response.Header
-	up.Header.CopyTo(h)
 	h.SetNoDefaultContentType(true)
 	stripResponseHopByHop(h)
 	v.setCookie(h)
 	if closeAsked {
 		h.SetConnectionClose()
 	}
-	if stream == nil { // read whole, or HEAD, 204, 304: nothing more to send
-		fasthttp.ReleaseResponse(up)
-		sl.end()
-		return sl.cname
-	}
-	if cl < 0 {
-		cl = -1 // chunked to the client, flushed as the upstream sends
-		ctx.Response.ImmediateHeaderFlush = true
-	}
-	b := bodyPool.Get().(*upstreamBody)
-	b.resp, b.stream, b.slot = up, stream, sl
-	b.conn, b.writeTimeout = ctx.Conn(), s.cfg.Limits.WriteTimeout
-	b.size, b.chunked, b.upAddr, b.log = cl, chunked, up.LocalAddr(), s.log
-	b.ridLen = copy(b.rid[:], rid)
-	ctx.Response.SetBodyStream(b, cl)
-	return sl.cname
+}
+
+// failForward answers 502 or 504 for a request whose upstream exchange failed,
+// dropping whatever of the upstream's answer was already read.
+func (s *Server) failForward(ctx *fasthttp.RequestCtx, sl *slot, err error, rid []byte) {
+	ctx.Response.Header.Reset()
+	ctx.Response.ResetBody()
+	sl.end()
+	s.upstreamFailed(ctx, sl, err, rid)
 }
 
 // admitToApp applies maintenance and pause before a request reaches an app. It
@@ -140,16 +165,14 @@ func readBody(resp *fasthttp.Response, stream io.Reader, n int) error {
 
 // readWholeBody reads a body of unknown length to its end, at most MaxBodyBytes. A
 // chunked body whose connection ended before the last chunk is an error, not an end.
-func (s *Server) readWholeBody(resp *fasthttp.Response, stream io.Reader, sl *slot, up *fasthttp.Response, chunked bool) error {
+func (s *Server) readWholeBody(resp *fasthttp.Response, body *bodyReader) error {
 	limit := int64(s.cfg.Limits.MaxBodyBytes)
-	b, err := io.ReadAll(io.LimitReader(stream, limit+1))
+	b, err := io.ReadAll(io.LimitReader(body, limit+1))
 	switch {
 	case err != nil:
 		return fmt.Errorf("reading the upstream response body: %w", err)
 	case int64(len(b)) > limit:
 		return fmt.Errorf("reading the upstream response body for an HTTP/1.0 client: over %d bytes", limit)
-	case chunked && sl.conns.peerEnded(up.LocalAddr()):
-		return fmt.Errorf("reading the upstream response body: %w", errBodyCut)
 	}
 	resp.SetBodyRaw(b)
 	return nil
@@ -172,7 +195,8 @@ func (s *Server) upstreamFailed(ctx *fasthttp.RequestCtx, sl *slot, err error, r
 // upstreamBody hands an upstream response body to fasthttp as a body stream. Each
 // read also pushes the client's write deadline forward, so a long stream (SSE) is
 // bounded by the write timeout per write, not in total. Close returns the upstream
-// connection to its pool and ends the request's in-flight accounting.
+// connection to its pool (when the body ended where its framing says) and ends the
+// request's in-flight accounting.
 //
 // A body the upstream abandons (closed, reset or timed out before its end) is
 // reported to fasthttp as an error, never as the end: fasthttp then closes the client
@@ -180,16 +204,15 @@ func (s *Server) upstreamFailed(ctx *fasthttp.RequestCtx, sl *slot, err error, r
 // client can tell the body is truncated (nginx does the same). It is counted
 // (Metrics.ResponseCut) and logged.
 type upstreamBody struct {
-	resp         *fasthttp.Response
-	stream       io.Reader
+	pc           *pconn
+	body         bodyReader
+	keep         bool // the upstream did not ask to close the connection
 	slot         *slot
 	conn         net.Conn
 	writeTimeout time.Duration
 	lastExtend   time.Time
-	size         int      // Content-Length, or -1
-	got          int      // bytes read so far
-	chunked      bool     // the upstream sent it chunked: only the last chunk ends it
-	upAddr       net.Addr // local address of the upstream connection, to find it in the slot
+	size         int // Content-Length, or -1
+	got          int // bytes read so far
 	log          *zap.Logger
 	rid          [128]byte // request id for the cut log line (the request may be gone by then)
 	ridLen       int
@@ -201,16 +224,23 @@ var errBodyCut = errors.New("the upstream ended the response body before its end
 
 var bodyPool = sync.Pool{New: func() any { return new(upstreamBody) }}
 
+// giveBack returns the connection to sl's pool when it is at the start of the next
+// response, and closes it otherwise.
+func (b *upstreamBody) giveBack(sl *slot, pc *pconn) {
+	if b.keep && b.body.reusable() {
+		sl.up.put(pc, pc.c.lastUse)
+	} else {
+		sl.up.discard(pc)
+	}
+}
+
 func (b *upstreamBody) Read(p []byte) (int, error) {
 	if now := time.Now(); now.Sub(b.lastExtend) > b.writeTimeout/8 {
 		_ = b.conn.SetWriteDeadline(now.Add(b.writeTimeout))
 		b.lastExtend = now
 	}
-	n, err := b.stream.Read(p)
+	n, err := b.body.Read(p)
 	b.got += n
-	if err == io.EOF && (b.size >= 0 && b.got < b.size || b.chunked && b.slot.conns.peerEnded(b.upAddr)) {
-		err = errBodyCut
-	}
 	if err != nil && err != io.EOF && !b.cut {
 		b.cutBody(err)
 	}
@@ -264,7 +294,7 @@ func (b *upstreamBody) WriteTo(w io.Writer) (int64, error) {
 // CloseWithError is called by fasthttp exactly once, after the body was written or
 // the write failed.
 func (b *upstreamBody) CloseWithError(err error) error {
-	if b.resp == nil { // detached: a compressStream owns the upstream now
+	if b.pc == nil { // detached: a compressStream owns the upstream now
 		bodyPool.Put(b)
 		return nil
 	}
@@ -275,8 +305,7 @@ func (b *upstreamBody) CloseWithError(err error) error {
 				zap.String("color", b.slot.cname), zap.Int("bytes_read_from_upstream", b.got), zap.Error(err))
 		}
 	}
-	_ = b.resp.CloseBodyStream()
-	fasthttp.ReleaseResponse(b.resp)
+	b.giveBack(b.slot, b.pc)
 	b.slot.end()
 	*b = upstreamBody{}
 	bodyPool.Put(b)

@@ -119,28 +119,33 @@ func trustedForwardedFor(remote net.Addr, in *fasthttp.RequestHeader, trusted pr
 
 const maxForwardedChain = 1024
 
-// setForwarded writes edge's own forwarding headers into the upstream request out.
-// Every client copy of them was left out when out was built (edgeOwnedHeader), so
-// these are the only ones the upstream sees.
-func setForwarded(out, in *fasthttp.RequestHeader, remote net.Addr, isTLS bool, host []byte, trusted prefixList) {
+// appendForwarded appends edge's own forwarding header lines to an upstream request.
+// Every client copy of them was left out (edgeOwnedHeader), so these are the only
+// ones the upstream sees.
+func appendForwarded(dst []byte, in *fasthttp.RequestHeader, remote net.Addr, isTLS bool, host []byte, trusted prefixList) []byte {
 	var ipBuf [64]byte
 	ip := appendIP(ipBuf[:0], remote)
+	dst = append(dst, hdrXFF+": "...)
 	var xff [256]byte
 	if chain, client := trustedForwardedFor(remote, in, trusted, xff[:0]); len(chain) > 0 {
-		out.SetBytesV(hdrXFF, append(append(chain, ", "...), ip...))
+		dst = append(dst, chain...)
+		dst = append(dst, ", "...)
+		dst = append(dst, ip...) // the peer ends the chain
 		if client.IsValid() {
-			ip = client.AppendTo(ipBuf[:0])
+			ip = client.AppendTo(ipBuf[:0]) // X-Real-IP is the client it names
 		}
 	} else {
-		out.SetBytesV(hdrXFF, ip)
+		dst = append(dst, ip...)
 	}
-	out.SetBytesV(hdrXRealIP, ip)
+	dst = append(dst, "\r\n"+hdrXRealIP+": "...)
+	dst = append(dst, ip...)
 	if isTLS {
-		out.Set(hdrXFProto, "https")
+		dst = append(dst, "\r\n"+hdrXFProto+": https\r\n"+hdrXFHost+": "...)
 	} else {
-		out.Set(hdrXFProto, "http")
+		dst = append(dst, "\r\n"+hdrXFProto+": http\r\n"+hdrXFHost+": "...)
 	}
-	out.SetBytesV(hdrXFHost, host)
+	dst = append(dst, host...)
+	return append(dst, "\r\n"...)
 }
 
 // hopByHopName reports the header names that only ever concern one connection

@@ -108,30 +108,30 @@ func (s *slot) leave() { s.inFlight.Add(-1) }
 // sent) counts against that replica's health and the request moves to another
 // replica, each tried once (a single replica is tried twice, as before replicas
 // existed). So does an idempotent request whose connection broke without an answer
-// once fasthttp's own retry on the same replica failed too: with several replicas,
+// once the retry on the same replica (slot.roundTrip) failed too: with several replicas,
 // that replica has most likely just died (its pooled connections with it), and
 // nothing has gone to the client yet. It returns the replica that answered, or the
 // last one tried.
-func (p *pool) do(sl *slot, req *fasthttp.Request, resp *fasthttp.Response) (*slot, error) {
+func (p *pool) do(sl *slot, o *outbound, h *fasthttp.ResponseHeader) (*slot, *pconn, error) {
 	var tried uint64
 	attempts := max(2, len(p.replicas))
 	for i := 1; ; i++ {
-		err := sl.hc.Do(req, resp)
+		pc, err := sl.roundTrip(o, h)
 		if err == nil {
-			return sl, nil
+			return sl, pc, nil
 		}
 		switch {
 		case isDialError(err):
 			sl.passiveFailure(err)
 		case errors.Is(err, errStaleUnsent) || errors.Is(err, errKilledUnsent):
-			sl.closeIdle() // fasthttp's retries met stale pooled connections; nothing was sent
-		case len(p.replicas) > 1 && p.live() && idempotent(req) && connectionBroke(err) && !errors.Is(err, errCut):
+			sl.closeIdle() // the retry met stale pooled connections too; nothing was sent
+		case len(p.replicas) > 1 && p.live() && o.idempotent && connectionBroke(err) && !errors.Is(err, errCut):
 			sl.closeIdle() // its other pooled connections are as dead
 		default:
-			return sl, err
+			return sl, nil, err
 		}
 		if i == attempts {
-			return sl, err
+			return sl, nil, err
 		}
 		tried |= 1 << p.index(sl)
 		next := p.pick(tried)

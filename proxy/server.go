@@ -33,12 +33,14 @@ type Server struct {
 	httpsPort             string // ":8443" when not 443, for redirects
 	admin                 *adminServer
 
-	mu       sync.Mutex // reloads, start/stop, retired
-	retired  []*slot    // slots a reload replaced; may still carry WebSockets
-	started  bool
-	stopping atomic.Bool
-	stopCh   chan struct{} // closed when Shutdown starts: held (paused) requests give up
-	serveWG  sync.WaitGroup
+	mu        sync.Mutex // reloads, start/stop, retired
+	retired   []*slot    // slots a reload replaced; may still carry WebSockets
+	started   bool
+	stopping  atomic.Bool
+	stopCh    chan struct{} // closed when Shutdown starts: held (paused) requests give up
+	serveWG   sync.WaitGroup
+	sweepWG   sync.WaitGroup // the client timeout sweeps (clienttimeouts.go), until
+	sweepStop chan struct{}  // is closed, once the drains are over
 }
 
 // New checks cfg, fills defaults, restores the active colors from the state file and
@@ -100,13 +102,16 @@ func (s *Server) Start() error {
 	for _, sl := range t.slots() {
 		sl.health.start()
 	}
-	s.httpDrain = &connDrain{}
+	s.sweepStop = make(chan struct{})
+	l := s.cfg.Limits
+	to := clientTimeouts{read: l.ReadTimeout, idle: l.IdleTimeout, write: l.WriteTimeout}
+	s.httpDrain = &connDrain{timeouts: to}
 	s.httpSrv = s.newFastServer(s.handleHTTP, s.httpDrain, false)
-	s.serve(s.httpSrv, s.httpLn)
+	s.serve(s.httpSrv, s.httpLn, s.httpDrain)
 	if s.httpsLn != nil {
-		s.httpsDrain = &connDrain{}
+		s.httpsDrain = &connDrain{timeouts: to}
 		s.httpsSrv = s.newFastServer(s.handleHTTPS, s.httpsDrain, true)
-		s.serve(s.httpsSrv, s.httpsLn)
+		s.serve(s.httpsSrv, s.httpsLn, s.httpsDrain)
 	}
 	s.started = true
 	fields := []zap.Field{zap.String("http", s.HTTPAddr())}
@@ -182,16 +187,15 @@ func (s *Server) newFastServer(h fasthttp.RequestHandler, d *connDrain, keepHija
 	return &fasthttp.Server{
 		Handler:      d.wrap(h),
 		ConnState:    d.hook,
-		ErrorHandler: s.handleParseError,
+		ErrorHandler: d.wrapError(s.handleParseError),
 		// No Name: fasthttp would then add "Server: edge" to every response after the
 		// handler, and a header rule could not remove it; setServerHeader does it.
-		NoDefaultServerHeader:        true,
-		NoDefaultContentType:         true,
-		ReadBufferSize:               l.MaxHeaderBytes,
-		MaxRequestBodySize:           l.MaxBodyBytes,
-		ReadTimeout:                  l.ReadTimeout,
-		WriteTimeout:                 l.WriteTimeout,
-		IdleTimeout:                  l.IdleTimeout,
+		NoDefaultServerHeader: true,
+		NoDefaultContentType:  true,
+		ReadBufferSize:        l.MaxHeaderBytes,
+		MaxRequestBodySize:    l.MaxBodyBytes,
+		// No ReadTimeout, WriteTimeout, IdleTimeout: fasthttp would update the socket's
+		// deadlines three times per request; d enforces them (clienttimeouts.go).
 		DisablePreParseMultipartForm: true,
 		// Shutdown does not use fasthttp's Shutdown (it closes idle keep-alive
 		// connections in a race with the client's next request); connDrain does.
@@ -206,13 +210,18 @@ func (s *Server) newFastServer(h fasthttp.RequestHandler, d *connDrain, keepHija
 	}
 }
 
-func (s *Server) serve(srv *fasthttp.Server, ln net.Listener) {
+func (s *Server) serve(srv *fasthttp.Server, ln net.Listener, d *connDrain) {
 	s.serveWG.Add(1)
 	go func() {
 		defer s.serveWG.Done()
 		if err := srv.Serve(ln); err != nil && !s.stopping.Load() {
 			s.log.Error("listener stopped", zap.String("addr", ln.Addr().String()), zap.Error(err))
 		}
+	}()
+	s.sweepWG.Add(1)
+	go func() {
+		defer s.sweepWG.Done()
+		d.sweep(s.sweepStop)
 	}()
 }
 
@@ -287,6 +296,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		sl.ws.closeAll(reasonShutdown)
 	}
 	wg.Wait()
+	close(s.sweepStop)
+	s.sweepWG.Wait()
 	errs = append(errs, drainErrs[:]...)
 	s.serveWG.Wait()
 	for _, sl := range slots {

@@ -19,7 +19,7 @@ type slot struct {
 	color  Color
 	cname  string // color.String(), kept to avoid conversions on the hot path
 	addr   string
-	hc     *fasthttp.HostClient
+	up     upstreamPool
 	dialer net.Dialer
 	limits Limits
 	conns  connSet
@@ -35,28 +35,15 @@ type slot struct {
 func newSlot(p *pool, addr string, l Limits, h HealthConfig) *slot {
 	s := &slot{app: p.app, color: p.color, cname: p.cname, addr: addr, limits: l, metrics: p.metrics, pool: p}
 	s.dialer = net.Dialer{Timeout: l.ConnectTimeout}
-	s.hc = &fasthttp.HostClient{
-		Addr:                      addr,
-		Dial:                      s.dial,
-		MaxConns:                  l.MaxConnsPerUpstream,
-		MaxConnWaitTimeout:        l.ConnectTimeout,
-		MaxIdemponentCallAttempts: 2,
-		RetryIfErr:                s.retryIfErr,
-		WriteTimeout:              l.UpstreamTimeout,
-		ReadBufferSize:            l.MaxHeaderBytes,
-		StreamResponseBody:        true,
-		NoDefaultUserAgentHeader:  true,
-		DisablePathNormalizing:    true,
-		MaxIdleConnDuration:       l.IdleTimeout / 2,
-		ConnPoolStrategy:          fasthttp.LIFO, // reuse the freshest connection
-	}
-	s.conns.onStale = s.hc.CloseIdleConnections
+	s.up = upstreamPool{dial: s.dial, max: l.MaxConnsPerUpstream, wait: l.ConnectTimeout,
+		maxIdle: l.IdleTimeout / 2, bufSize: l.MaxHeaderBytes}
+	s.conns.onStale = s.up.closeIdle
 	s.health = newHealth(s, h)
 	return s
 }
 
-func (s *slot) dial(addr string) (net.Conn, error) {
-	c, err := s.dialer.Dial("tcp", addr)
+func (s *slot) dial() (*upConn, error) {
+	c, err := s.dialer.Dial("tcp", s.addr)
 	if err != nil {
 		return nil, &dialError{err: err}
 	}
@@ -65,22 +52,21 @@ func (s *slot) dial(addr string) (net.Conn, error) {
 	return uc, nil
 }
 
-// retryIfErr lets fasthttp retry once, for idempotent requests, when a pooled
-// keep-alive connection turned out to be closed by the upstream. It never retries
-// after a timeout, nor on a color that is no longer live: that is how a drain cut
-// looks (fasthttp reports it as a plain EOF), and the cut must stand.
-func (s *slot) retryIfErr(req *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
-	if errors.Is(err, errKilledUnsent) || errors.Is(err, errStaleUnsent) || errors.Is(err, errSwitchedUnsent) {
-		return false, true // nothing was sent
+// retryIfErr says whether a request that failed with err is sent once more: always
+// when nothing was sent; for idempotent requests when a pooled keep-alive connection
+// turned out to be closed by the upstream. It never retries after a timeout, nor on a
+// color that is no longer live: that is how a drain cut looks, and the cut must stand.
+func (s *slot) retryIfErr(idempotent bool, err error) bool {
+	if isUnsent(err) {
+		return true
 	}
 	if errors.Is(err, errCut) || isTimeout(err) || !s.pool.live() {
-		return false, false
+		return false
 	}
-	return false, idempotent(req) && connectionBroke(err)
+	return idempotent && connectionBroke(err)
 }
 
-func idempotent(req *fasthttp.Request) bool {
-	h := &req.Header
+func idempotent(h *fasthttp.RequestHeader) bool {
 	return h.IsGet() || h.IsHead() || h.IsOptions() || h.IsPut() || h.IsDelete()
 }
 
@@ -120,7 +106,7 @@ func (s *slot) end() {
 }
 
 // closeIdle closes pooled keep-alive connections to this upstream.
-func (s *slot) closeIdle() { s.hc.CloseIdleConnections() }
+func (s *slot) closeIdle() { s.up.closeIdle() }
 
 // stop ends health checks and closes idle connections; in-flight work finishes.
 func (s *slot) stop() {

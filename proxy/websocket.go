@@ -26,9 +26,8 @@ func (s *Server) proxyWebSocket(ctx *fasthttp.RequestCtx, a *app, v *visitor, ri
 	sl, up, err := p.dialRaw(p.pick(0))
 	sl.begin()
 	defer sl.end() // the handshake is the request; the socket is tracked apart (on this replica)
-	req := fasthttp.AcquireRequest()
-	defer fasthttp.ReleaseRequest(req)
-	buildUpstreamRequest(req, ctx, t, rid, true)
+	req, _ := appendUpstreamRequest(nil, ctx, t, rid, true)
+	req = append(req, ctx.Request.Body()...)
 	if err != nil {
 		s.upstreamFailed(ctx, sl, err, rid)
 		return sl.cname
@@ -62,13 +61,9 @@ func (s *Server) proxyWebSocket(ctx *fasthttp.RequestCtx, a *app, v *visitor, ri
 
 // handshake sends the upgrade request and reads the response head, bounded by the
 // upstream timeout.
-func (s *Server) handshake(up net.Conn, req *fasthttp.Request) ([]byte, *bufio.Reader, error) {
+func (s *Server) handshake(up net.Conn, req []byte) ([]byte, *bufio.Reader, error) {
 	_ = up.SetDeadline(time.Now().Add(s.cfg.Limits.UpstreamTimeout))
-	bw := bufio.NewWriterSize(up, 4096)
-	if err := req.Write(bw); err != nil {
-		return nil, nil, fmt.Errorf("sending the WebSocket handshake: %w", err)
-	}
-	if err := bw.Flush(); err != nil {
+	if _, err := up.Write(req); err != nil {
 		return nil, nil, fmt.Errorf("sending the WebSocket handshake: %w", err)
 	}
 	br := bufio.NewReaderSize(up, 4096)
