@@ -62,12 +62,19 @@ func (m *Manager) Status() []CertStatus {
 }
 
 // servedLeaf is the certificate a handshake for name gets: the latest-expiring one in
-// certmagic's in-memory cache.
+// certmagic's in-memory cache or, until certmagic has loaded it, the one read from
+// storage at start (the handshake's fallback, stored.go). Without the fallback a
+// restarted instance reported "pending" for names it was already serving.
 func (m *Manager) servedLeaf(name string) *x509.Certificate {
 	var best *x509.Certificate
 	for _, c := range m.cache.AllMatchingCertificates(name) {
 		if c.Leaf != nil && (best == nil || c.Leaf.NotAfter.After(best.NotAfter)) {
 			best = c.Leaf
+		}
+	}
+	if best == nil {
+		if sc := m.stored.get(name); sc != nil {
+			best = sc.Leaf
 		}
 	}
 	return best
