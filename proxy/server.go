@@ -201,7 +201,7 @@ func (s *Server) newFastServer(h fasthttp.RequestHandler, d *connDrain, keepHija
 		// connections in a race with the client's next request); connDrain does.
 		// On HTTPS, hijacked connections (WebSocket passthrough, the chat) are closed by
 		// their handlers, which lets the chat detach TLS sockets from fasthttp's
-		// per-request memory (≈23 → 14 KiB per idle TLS chat connection; cmd/edge sets
+		// per-request memory (and, for TLS 1.3, hand them to internal/tlsrecord; cmd/edge sets
 		// chat.Config.KeepHijackedConns). On plain HTTP the chat detaches by duplicating
 		// the socket, and letting fasthttp close the original returns its read buffer to
 		// the pool (with keep on, fasthttp v1.74 drops that ~12 KiB buffer per upgrade).
