@@ -64,9 +64,10 @@ func (d *connDrain) expireOverdue(now int64) {
 	read, idle := int64(d.timeouts.read), int64(d.timeouts.idle)
 	d.conns.Range(func(k, v any) bool {
 		c, dc := k.(net.Conn), v.(*drainConn)
+		state := fasthttp.ConnState(dc.state.Load()) // before since: see drainConn.set
 		since := dc.since.Load()
 		var limit int64
-		switch fasthttp.ConnState(dc.state.Load()) {
+		switch state {
 		case fasthttp.StateNew, fasthttp.StateActive:
 			if dc.answering.Load() {
 				return true // the handler runs or the answer is being written

@@ -89,9 +89,13 @@ func (d *connDrain) hook(c net.Conn, st fasthttp.ConnState) {
 	}
 }
 
+// set records a state change. since is stored before state, and expireOverdue loads
+// state before since: whoever sees the new state also sees its time. (The other order
+// let the sweep pair a new StateActive with the old idle time and expire a request
+// that had just begun: TestSlowKeepAliveRequestIs408 caught it under -race.)
 func (dc *drainConn) set(st fasthttp.ConnState) {
-	dc.state.Store(int32(st))
 	dc.since.Store(time.Now().UnixNano())
+	dc.state.Store(int32(st))
 	dc.answering.Store(false)
 }
 
