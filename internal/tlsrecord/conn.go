@@ -268,7 +268,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 			size += headerLen + 5 + 1 + tagLen
 		}
 		b := getBuf(size)
-		rec, err := c.sealLocked((*b)[:0], p[sent:sent+chunk])
+		rec, err := sealOffStack(c, (*b)[:0], p[sent:sent+chunk]) // not on this stack: opener.go
 		if err == nil {
 			_, err = c.tcp.Write(rec)
 		}
