@@ -1,17 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
 )
 
 // chatload's own CPU is part of what a 2-core benchmark box shares with edge and
-// PostgreSQL, so two of the frames it handles per durable message are made and read without
-// reflection: the send frame it writes, and the ack it reads back. The send frame is
-// byte for byte what encoding/json makes of the same map, and an ack read fast gives the
-// fields read looks at exactly as encoding/json would (TestFastFramesAgreeWithJSON).
+// PostgreSQL, so the send frame it writes per durable message is made without
+// reflection, byte for byte what encoding/json makes of the same map
+// (TestFastFramesAgreeWithJSON). The frames it reads are in frame.go.
 
 // appendSendFrame appends {"type":"send","room":…,"content":…,"client_id":…}.
 func appendSendFrame(b []byte, room string, content, clientID []byte) []byte {
@@ -36,25 +34,6 @@ func appendJSONString[T string | []byte](b []byte, s T) []byte {
 	b = append(b, s...)
 	return append(b, '"')
 }
-
-var ackFramePrefix = []byte(`{"type":"ack","client_id":"`)
-
-// decodeFrame fills f from data: an ack in edge's field order without reflection (it
-// only takes the client id up to its closing quote when no escape precedes it),
-// anything else with encoding/json.
-func decodeFrame(data []byte, f *frame) error {
-	if rest, ok := bytes.CutPrefix(data, ackFramePrefix); ok {
-		if i := bytes.IndexByte(rest, '"'); i >= 0 && plain(rest[:i]) && json.Valid(data) {
-			*f = frame{Type: "ack", ClientID: string(rest[:i])}
-			return nil
-		}
-	}
-	*f = frame{}
-	return json.Unmarshal(data, f)
-}
-
-// plain: a JSON string body that decodes to itself (no escape, valid UTF-8).
-func plain(s []byte) bool { return bytes.IndexByte(s, '\\') < 0 && utf8.Valid(s) }
 
 // sendContent and sendClientID are what send stamps into a message.
 func sendContent(b []byte, now int64, g, seq int) []byte {
