@@ -116,13 +116,19 @@ func (s *pgStore) commitOnce(ctx context.Context, cursor int64, batch []Message,
 		rows = appendCopyRow(rows, &m)
 	}
 	rows = appendCopyTrailer(rows)
-	if cap(rows) <= maxKeptCopyBuf {
-		s.copyBuf = rows[:0]
-	}
+	// The buffer is kept for the next batch only once CopyFrom has returned without an
+	// error. pgconn reads it on a goroutine of its own, and when the connection fails
+	// (a reset seen by its reader, a fatal server error) CopyFrom returns without
+	// waiting for that goroutine, which may still be reading rows while the next
+	// batch would already be writing into them.
+	s.copyBuf = nil
 	if stored > 0 {
 		if _, err := tx.PgConn().CopyFrom(ctx, bytes.NewReader(rows), copyStatement); err != nil {
 			return nil, nil, err
 		}
+	}
+	if cap(rows) <= maxKeptCopyBuf {
+		s.copyBuf = rows[:0]
 	}
 	end := &pgx.Batch{}
 	if stored > 0 {
