@@ -12,6 +12,8 @@
 #   CHAT_RUNS=fanout bash bench/chat.sh     only the fan-out run (fanout, durable or both)
 #   CHAT_TLS=1 bash bench/chat.sh           the chat over wss (HTTPS listener, own
 #                                           self-signed certificate), as edge serves it
+#   CHAT_SETTLE=30s bash bench/chat.sh      read edge's RSS that long after the joins
+#                                           (default 2s: the joins' garbage included)
 #
 # edge runs pinned to BENCH_PROXY_CPU [1] with GOMAXPROCS=CHAT_EDGE_PROCS [1]; chatload on BENCH_LOAD_CPU
 # [0]; PostgreSQL is not pinned (it is part of what is measured). CHAT_LOAD_NICE=19 runs chatload
@@ -147,7 +149,7 @@ save_chat_metrics() {
 if [[ ,$RUNS, == *,fanout,* ]]; then
   say "fan-out: $CONNS members in one room, $FANOUT_RATE msg/s for $DURATION"
   pin "$LOAD_CPU" "${LOAD_NICE[@]}" "$WORK/bin/chatload" -url "$URL" -conns "$CONNS" -rooms 1 -senders 1 \
-    -rate "$FANOUT_RATE" -duration "$DURATION" -edge-pid "${PID[edge]}" -json "$OUT/chat-fanout.json"
+    -rate "$FANOUT_RATE" -duration "$DURATION" -settle "${CHAT_SETTLE:-2s}" -edge-pid "${PID[edge]}" -json "$OUT/chat-fanout.json"
   save_chat_metrics fanout
 fi
 if [[ ,$RUNS, == *,durable,* ]]; then

@@ -14,6 +14,7 @@ import (
 	"github.com/fasthttp/websocket"
 	"go.uber.org/zap"
 
+	"github.com/edge-server/edge/internal/idlepoll"
 	"github.com/edge-server/edge/internal/syncset"
 )
 
@@ -44,6 +45,7 @@ type Hub struct {
 	sessions syncset.Set[*session]
 	perIP    map[netip.Addr]int
 	readers  sync.WaitGroup
+	idle     *idlepoll.Poller // parks idle detached sessions (session_park.go); nil: none
 
 	jobs     chan *job
 	bgCtx    context.Context
@@ -125,6 +127,11 @@ func (h *Hub) Start() error {
 	case err != nil:
 		return fmt.Errorf("opening the chat store: %w", err)
 	}
+	if p, perr := idlepoll.New(); perr == nil {
+		h.idle = p
+	} else {
+		h.log.Info("chat keeps a reader goroutine per connection", zap.Error(perr))
+	}
 	h.writer.init(ctx, err == nil)
 	h.writer.start()
 	h.startWorkers()
@@ -166,6 +173,9 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 			s.kill()
 		}
 		errs = append(errs, fmt.Errorf("closing chat connections: %w", ctx.Err()))
+	}
+	if h.idle != nil {
+		h.idle.Close() // wakes anyone still parked, to meet the closed socket
 	}
 	h.bgCancel()
 	h.bg.Wait()

@@ -18,7 +18,8 @@ import (
 
 // session is one WebSocket connection. One goroutine reads (and handles) frames; a
 // writer goroutine exists only while frames are queued. An idle session holds no
-// buffers: just this struct, its socket and the reader's small stack.
+// buffers: just this struct and its socket, and, unless it is parked between frames
+// (session_park.go), the reader's small stack.
 type session struct {
 	h    *Hub
 	conn net.Conn // reads and writes
@@ -42,6 +43,9 @@ type session struct {
 	authErr  *Error
 	detached bool // the socket is ours (a duplicate), not fasthttp's hijacked conn
 	sent     bool // the frame just handled queued a send (set on the worker; see waitRoom)
+	canPark  bool // the reader may park between frames (session_park.go)
+	parkFD   int
+	wake     func()
 
 	lastRead atomic.Int64 // unix ns of the last frame received
 	pingAt   atomic.Int64 // unix ns of the last ping sent
@@ -58,6 +62,7 @@ type session struct {
 	direct      *directWriter // plain TCP only: write at once when nothing is queued
 	headPartial bool          // queue[0] is the rest of a frame a direct write began
 	corked      bool          // the deliverer writes the queue when its delivery is done
+	parked      bool          // no reader goroutine: the idle poller watches the socket
 }
 
 const closeGrace = 2 * time.Second
@@ -140,17 +145,32 @@ func (s *session) greet() {
 	s.enqueue(encodeFrame(welcomeFrame{Type: "welcome", User: s.user}))
 }
 
-// run is the reader loop; it returns when the connection is over. It only reads: each
+// run is the reader: it returns when the connection is over (after cleaning up) or
+// when the session was parked (the poller runs it again when the socket is readable).
+// A reader resumed by the poller (woken) reads before it may park again: the socket is
+// readable, and parking it again unread would wake it again at once.
+func (s *session) run() { s.runReader(false) }
+
+func (s *session) runReader(woken bool) {
+	if s.read(woken) {
+		return
+	}
+	s.cleanup()
+}
+
+// read is the reader loop; it reports whether it ended by parking. It only reads: each
 // frame is handled on a worker goroutine (Hub.process), so that this goroutine's stack
-// stays at its initial 2 KiB while the connection is idle.
-func (s *session) run() {
-	defer s.cleanup()
+// stays at its initial 2 KiB while it waits.
+func (s *session) read(woken bool) (parked bool) {
 	cfg := &s.h.cfg
-	for {
+	for first := true; ; first = false {
 		// Idle wait: no deadline (liveness is the pinger's job).
 		s.busy = false
+		if !(first && woken) && s.parkIdle() {
+			return true
+		}
 		if _, err := io.ReadFull(s, s.hdr[:2]); err != nil {
-			return
+			return false
 		}
 		s.busy = true
 		s.lastRead.Store(time.Now().UnixNano())
@@ -161,13 +181,13 @@ func (s *session) run() {
 		f, err := readFrameRest(s, &s.hdr, cfg.MaxFrameBytes)
 		if err != nil {
 			s.readFailed(err)
-			return
+			return false
 		}
 		if closing || s.isClosing() {
 			// Only the peer's close (or EOF / the grace deadline) matters now.
 			putBuf(f.pooled)
 			if f.op == opClose {
-				return
+				return false
 			}
 			continue
 		}
@@ -183,10 +203,10 @@ func (s *session) run() {
 		}
 		switch act {
 		case actStop:
-			return
+			return false
 		case actAwaitClose:
 			s.awaitClose()
-			return
+			return false
 		}
 	}
 }

@@ -94,6 +94,7 @@ func (s *session) closeLocked(code int, reason string) {
 	s.closing = true
 	s.closeQueued = true
 	s.push(closeFrame(code, reason))
+	s.unparkLocked() // the reader waits for the peer's close, with the grace deadline
 }
 
 // kill drops the connection at once (missed pongs, write timeouts, forced shutdown).
@@ -103,6 +104,7 @@ func (s *session) kill() {
 	s.mu.Lock()
 	s.dead, s.closing = true, true
 	s.queue, s.qbytes = nil, 0
+	s.unparkLocked() // before the close: the poller must not watch a reused number
 	s.mu.Unlock()
 	if l, ok := s.raw.(interface{ SetLinger(int) error }); ok { // *net.TCPConn, *tlsrecord.Conn
 		_ = l.SetLinger(0)

@@ -99,6 +99,7 @@ func (h *Hub) adopt(nc net.Conn, ip netip.Addr, user User, authErr *Error) {
 		if dc != nil {
 			s.conn, s.raw, s.detached = dc, dc, true
 			s.initDirect(dc)
+			s.initPark(dc)
 			if !h.register(s) {
 				h.refuseLate(s)
 				return

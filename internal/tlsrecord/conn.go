@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -167,14 +168,15 @@ func (c *Conn) gotAlert(content []byte) error {
 	if len(content) != 2 {
 		return c.fail(localAlert(alertDecodeError, "alert of %d bytes", len(content)))
 	}
+	desc := content[1] // content is in c.buf: read it before the buffer goes back to its pool
 	c.release()
-	if content[1] == alertCloseNotify {
+	if desc == alertCloseNotify {
 		c.rerr = io.EOF
 		return io.EOF
 	}
 	// TLS 1.3: every alert but close_notify (and user_canceled, which precedes one)
 	// ends the connection; user_canceled is reported like the others.
-	c.rerr = &AlertError{Alert: content[1], Remote: true}
+	c.rerr = &AlertError{Alert: desc, Remote: true}
 	c.shutWrite(c.rerr)
 	return c.rerr
 }
@@ -315,3 +317,19 @@ func (c *Conn) RemoteAddr() net.Addr               { return c.tcp.RemoteAddr() }
 func (c *Conn) SetDeadline(t time.Time) error      { return c.tcp.SetDeadline(t) }
 func (c *Conn) SetReadDeadline(t time.Time) error  { return c.tcp.SetReadDeadline(t) }
 func (c *Conn) SetWriteDeadline(t time.Time) error { return c.tcp.SetWriteDeadline(t) }
+
+// Idle reports whether the reader is between records with nothing buffered, so that the
+// next byte on the socket begins a record header: the connection may then wait for
+// readability without a goroutine (chat's idle parking). Like the idle wait it drops
+// the read AEAD, rebuilt when the next record arrives. Only the reader may call it.
+func (c *Conn) Idle() bool {
+	if c.pos != c.end || c.hdrN != 0 || c.buf != nil || c.rerr != nil {
+		return false
+	}
+	c.in.drop()
+	return true
+}
+
+// SyscallConn is the socket's, for waiting on its readability; bytes read or written
+// through it would break the record stream.
+func (c *Conn) SyscallConn() (syscall.RawConn, error) { return c.tcp.SyscallConn() }

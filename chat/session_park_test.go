@@ -1,0 +1,199 @@
+package chat
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/valyala/fasthttp"
+)
+
+// parkHub is a hub served over plain TCP or TLS, and a URL with a token for it.
+func parkHub(t *testing.T, cfg Config, useTLS bool) (*Hub, string) {
+	t.Helper()
+	if useTLS {
+		return tlsHub(t, cfg)
+	}
+	cfg.Secret = benchSecret
+	h, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fasthttp.Server{Handler: h.Handler()}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = h.Shutdown(ctx)
+		_ = srv.ShutdownWithContext(ctx)
+	})
+	tok, _, _, err := h.id.issue(newAnonID(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, "ws://" + ln.Addr().String() + "/chat/ws?token=" + tok
+}
+
+func dialAny(t *testing.T, url string) *websocket.Conn {
+	t.Helper()
+	if url[:3] == "wss" {
+		return dialTLS(t, url, 0)
+	}
+	c, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatalf("dialing: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Members that only listen hold no reader goroutine between the frames they send, over
+// plain TCP and TLS 1.3 alike; every frame they send wakes them and is handled, every
+// message reaches every member once and in order, and they park again afterwards.
+func TestIdleMembersParkWithoutGoroutines(t *testing.T) {
+	for _, useTLS := range []bool{false, true} {
+		t.Run(map[bool]string{false: "ws", true: "wss"}[useTLS], func(t *testing.T) {
+			h, url := parkHub(t, Config{MessageRate: 1e6, MessageBurst: 1e6, MaxConnsPerIP: 1000}, useTLS)
+			before := runtime.NumGoroutine()
+			const n = 120
+			cs := make([]*websocket.Conn, n)
+			for i := range cs {
+				cs[i] = dialAny(t, url)
+				expect(t, cs[i], "welcome")
+				if err := cs[i].WriteJSON(map[string]any{"type": "join", "room": "park"}); err != nil {
+					t.Fatal(err)
+				}
+				expect(t, cs[i], "history")
+			}
+			waitUntil(t, "every member parked", func() bool { return h.idle.Parked() == n })
+			if g := runtime.NumGoroutine() - before; g > n/4 {
+				t.Fatalf("%d goroutines more with %d idle members parked", g, n)
+			}
+			// Ten rounds: each member sends one message; everyone reads all of them.
+			for round := range 10 {
+				for i, c := range cs {
+					if err := c.WriteJSON(map[string]any{"type": "send", "room": "park",
+						"client_id": fmt.Sprintf("r%d-%d", round, i), "content": fmt.Sprintf("%d %d", round, i)}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for _, c := range cs {
+					seen := map[string]bool{}
+					for len(seen) < n {
+						m := expect(t, c, "message")
+						content := m["message"].(map[string]any)["content"].(string)
+						if seen[content] {
+							t.Fatalf("round %d: %q twice", round, content)
+						}
+						seen[content] = true
+					}
+				}
+			}
+			waitUntil(t, "every member parked again", func() bool { return h.idle.Parked() == n })
+		})
+	}
+}
+
+// A parked member's peer goes away — a FIN, a reset, half a frame header and then
+// silence until a missed pong — and the session ends and leaves its room each time.
+func TestParkedSessionEnds(t *testing.T) {
+	for _, useTLS := range []bool{false, true} {
+		t.Run(map[bool]string{false: "ws", true: "wss"}[useTLS], func(t *testing.T) {
+			h, url := parkHub(t, Config{MessageRate: 1e6, MessageBurst: 1e6, MaxConnsPerIP: 1000,
+				PingInterval: 300 * time.Millisecond}, useTLS)
+			cs := make([]*websocket.Conn, 4)
+			for i := range cs {
+				cs[i] = dialAny(t, url)
+				expect(t, cs[i], "welcome")
+				if err := cs[i].WriteJSON(map[string]any{"type": "join", "room": "end"}); err != nil {
+					t.Fatal(err)
+				}
+				expect(t, cs[i], "history")
+			}
+			waitUntil(t, "all parked", func() bool { return h.idle.Parked() == len(cs) })
+			// cs[0] keeps answering pings (its reader runs); the others end one way each.
+			go func() {
+				for {
+					if _, _, err := cs[0].ReadMessage(); err != nil {
+						return
+					}
+				}
+			}()
+			tcp := func(c *websocket.Conn) *net.TCPConn {
+				nc := c.NetConn()
+				if tc, ok := nc.(*tls.Conn); ok {
+					nc = tc.NetConn()
+				}
+				return nc.(*net.TCPConn)
+			}
+			_ = tcp(cs[1]).CloseWrite() // FIN
+			_ = tcp(cs[2]).SetLinger(0)
+			_ = tcp(cs[2]).Close() // reset
+			if !useTLS {
+				_, _ = tcp(cs[3]).Write([]byte{0x81}) // one byte of a header, then nothing
+			} else {
+				_, _ = tcp(cs[3]).Write([]byte{23, 3}) // part of a record header
+			}
+			waitUntil(t, "the three ended sessions gone", func() bool { return h.sessions.Len() == 1 })
+			if p := h.idle.Parked(); p > 1 {
+				t.Fatalf("%d sessions still parked", p)
+			}
+		})
+	}
+}
+
+// Shutdown with parked members, half of which never answer the close frame: it still
+// ends within the close grace, every session gone, nothing left parked.
+func TestShutdownWithParkedMembers(t *testing.T) {
+	h, url := parkHub(t, Config{MessageRate: 1e6, MessageBurst: 1e6, MaxConnsPerIP: 1000}, false)
+	const n = 60
+	for i := range n {
+		c := dialAny(t, url)
+		expect(t, c, "welcome")
+		if i%2 == 0 {
+			go func() { // answers the close frame (gorilla echoes it while reading)
+				for {
+					if _, _, err := c.ReadMessage(); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}
+	waitUntil(t, "all parked", func() bool { return h.idle.Parked() == n })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := h.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > closeGrace+2*time.Second {
+		t.Fatalf("Shutdown took %v with parked members that do not answer", d)
+	}
+	if h.sessions.Len() != 0 {
+		t.Fatalf("%d sessions after Shutdown", h.sessions.Len())
+	}
+}
