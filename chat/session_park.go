@@ -65,8 +65,16 @@ func (s *session) parkIdle() bool {
 		return false
 	}
 	s.parked = true
+	if r, ok := s.conn.(writeKeyReleaser); ok && !s.writing && len(s.queue) == 0 {
+		// A member that has gone quiet keeps no AES-GCM state for either direction;
+		// a frame written to it rebuilds its write key (0.6 µs and 1.3 KB of garbage on
+		// this box), at most once per frame the member sent.
+		r.ReleaseWriteKey()
+	}
 	return true
 }
+
+type writeKeyReleaser interface{ ReleaseWriteKey() }
 
 // resume is the poller's wake-up: the socket is readable (or hung up).
 func (s *session) resume() {

@@ -330,6 +330,16 @@ func (c *Conn) Idle() bool {
 	return true
 }
 
+// ReleaseWriteKey drops the write AEAD (AES-GCM: 768 B of key schedule and GHASH
+// table) of a connection that is not writing; the next record rebuilds it from the key.
+// It never waits: a Write in progress keeps it.
+func (c *Conn) ReleaseWriteKey() {
+	if c.wmu.TryLock() {
+		c.out.drop()
+		c.wmu.Unlock()
+	}
+}
+
 // SyscallConn is the socket's, for waiting on its readability; bytes read or written
 // through it would break the record stream.
 func (c *Conn) SyscallConn() (syscall.RawConn, error) { return c.tcp.SyscallConn() }

@@ -59,6 +59,11 @@ func (d *direction) seal(out []byte, typ byte, data []byte) ([]byte, error) {
 	if d.seq == math.MaxUint64 {
 		return out, errSeqExhausted
 	}
+	if d.aead == nil { // released while the connection was idle (Conn.ReleaseWriteKey)
+		if err := d.build(); err != nil {
+			return out, err
+		}
+	}
 	n := len(data) + 1 + d.aead.Overhead()
 	start := len(out) + headerLen
 	out = append(out, typeApplicationData, 3, 3, byte(n>>8), byte(n))
