@@ -38,12 +38,12 @@ import (
 var benchSecret = []byte("bench-secret-0123456789abcdef-0123456789")
 
 // benchServer serves a started hub on 127.0.0.1:0 (package-internal twin of chattest).
-func benchServer(b *testing.B, cfg Config) (*Hub, string) {
+func benchServer(b testing.TB, cfg Config) (*Hub, string) {
 	return benchServerTLS(b, cfg, nil)
 }
 
 // benchServerTLS is benchServer, serving TLS when tc is not nil.
-func benchServerTLS(b *testing.B, cfg Config, tc *tls.Config) (*Hub, string) {
+func benchServerTLS(b testing.TB, cfg Config, tc *tls.Config) (*Hub, string) {
 	b.Helper()
 	cfg.Secret = benchSecret
 	h, err := New(cfg, nil)
@@ -88,7 +88,7 @@ func selfSigned(b testing.TB) *tls.Config {
 	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, NextProtos: []string{"http/1.1"}}
 }
 
-func benchToken(b *testing.B, h *Hub) string {
+func benchToken(b testing.TB, h *Hub) string {
 	tok, _, _, err := h.id.issue(newAnonID(), time.Now())
 	if err != nil {
 		b.Fatal(err)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
-	"github.com/valyala/fasthttp"
 )
 
 // parkHub is a hub served over plain TCP or TLS, and a URL with a token for it.
@@ -19,31 +18,8 @@ func parkHub(t *testing.T, cfg Config, useTLS bool) (*Hub, string) {
 	if useTLS {
 		return tlsHub(t, cfg)
 	}
-	cfg.Secret = benchSecret
-	h, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &fasthttp.Server{Handler: h.Handler()}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		_ = h.Shutdown(ctx)
-		_ = srv.ShutdownWithContext(ctx)
-	})
-	tok, _, _, err := h.id.issue(newAnonID(), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h, "ws://" + ln.Addr().String() + "/chat/ws?token=" + tok
+	h, addr := benchServer(t, cfg)
+	return h, "ws://" + addr + "/chat/ws?token=" + benchToken(t, h)
 }
 
 func dialAny(t *testing.T, url string) *websocket.Conn {
