@@ -62,6 +62,7 @@ type session struct {
 	direct      *directWriter // plain TCP only: write at once when nothing is queued
 	headPartial bool          // queue[0] is the rest of a frame a direct write began
 	corked      bool          // the deliverer writes the queue when its delivery is done
+	flushDue    bool          // TLS: a directly written record is pending in the Conn; the writer flushes it
 	parked      bool          // no reader goroutine: the idle poller watches the socket
 }
 

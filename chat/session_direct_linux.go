@@ -5,6 +5,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/edge-server/edge/internal/tlsrecord"
 )
 
 // Direct writes: on a plain TCP connection with no writer goroutine, queued frames are
@@ -23,10 +25,18 @@ type directWriter struct {
 	bufs  [][]byte
 	one   [1][]byte
 	n     int
+	tls   *tlsrecord.Conn // TLS 1.3 on edge's record layer: frames go out as one record
 }
 
-// initDirect enables direct writes when conn is a plain TCP connection owned by the chat.
+// initDirect enables direct writes when conn is a plain TCP connection owned by the
+// chat, or TLS 1.3 on tlsrecord: there a direct write seals what is queued as one record
+// on the queueing goroutine (tlsrecord.Conn.TryWrite); a record the socket does not take
+// whole stays pending in the Conn and the writer goroutine flushes it (flushDue).
 func (s *session) initDirect(conn net.Conn) {
+	if tc, ok := conn.(*tlsrecord.Conn); ok {
+		s.direct = &directWriter{tls: tc}
+		return
+	}
 	tc, ok := conn.(*net.TCPConn)
 	if !ok {
 		return
@@ -61,6 +71,15 @@ func (d *directWriter) writeFD(fd uintptr) bool {
 // returns how many bytes that was; s.mu is held, the queue is empty and no writer runs.
 func (s *session) writeOneLocked(frame []byte) int {
 	d := s.direct
+	if d.tls != nil {
+		d.one[0] = frame
+		ok := s.tryWriteTLSLocked(d.one[:])
+		d.one[0] = nil
+		if !ok {
+			return 0
+		}
+		return len(frame)
+	}
 	d.one[0] = frame
 	d.bufs, d.n = d.one[:], 0
 	_ = d.rc.Write(d.write)
@@ -74,6 +93,14 @@ func (s *session) writeOneLocked(frame []byte) int {
 // the rest.
 func (s *session) writeDirectLocked() bool {
 	d := s.direct
+	if d.tls != nil {
+		if !s.tryWriteTLSLocked(s.queue) {
+			return false
+		}
+		clear(s.queue)
+		s.queue, s.qbytes = nil, 0
+		return !s.flushDue // a pending record: the caller starts the writer to flush it
+	}
 	d.bufs, d.n = s.queue, 0
 	_ = d.rc.Write(d.write)
 	d.bufs = nil
@@ -98,4 +125,23 @@ func (s *session) writeDirectLocked() bool {
 		s.headPartial = false
 	}
 	return false
+}
+
+// tryWriteTLSLocked hands bufs to the record layer at once if it takes them; s.mu is
+// held. A record left pending sets flushDue.
+func (s *session) tryWriteTLSLocked(bufs [][]byte) bool {
+	ok, pending := s.direct.tls.TryWrite(bufs)
+	if pending {
+		s.flushDue = true
+	}
+	return ok
+}
+
+// flushPending writes a record TryWrite left pending (writer goroutine, with the write
+// deadline set).
+func (s *session) flushPending() error {
+	if d := s.direct; d != nil && d.tls != nil {
+		return d.tls.Flush()
+	}
+	return nil
 }

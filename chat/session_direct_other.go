@@ -13,3 +13,5 @@ func (s *session) initDirect(net.Conn) {}
 func (s *session) writeDirectLocked() bool { return false }
 
 func (s *session) writeOneLocked([]byte) int { return 0 }
+
+func (s *session) flushPending() error { return nil }

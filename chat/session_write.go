@@ -35,6 +35,9 @@ func (s *session) push(frame []byte) {
 	if direct && !s.corked && len(s.queue) == 0 {
 		n := s.writeOneLocked(frame)
 		if n == len(frame) {
+			if s.flushDue {
+				s.startWriterLocked() // TLS: the record is pending in the Conn
+			}
 			return
 		}
 		frame = frame[n:]
@@ -120,6 +123,19 @@ func (s *session) flush(done chan struct{}) {
 	timeout := s.h.cfg.WriteTimeout
 	for {
 		s.mu.Lock()
+		if s.flushDue {
+			s.flushDue = false
+			s.mu.Unlock()
+			_ = s.conn.SetWriteDeadline(time.Now().Add(timeout))
+			if err := s.flushPending(); err != nil {
+				s.kill()
+				s.mu.Lock()
+				s.writing = false
+				s.mu.Unlock()
+				return
+			}
+			continue
+		}
 		if len(s.queue) == 0 {
 			s.writing = false
 			closeNow := s.closeOnIdle

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -189,3 +191,80 @@ func TestTLSStalledReaderCut(t *testing.T) {
 }
 
 var _ net.Conn = (*tlsrecord.Conn)(nil)
+
+// TestTLSDirectWritesInOrderToSlowReaders: over TLS the deliverer seals frames and
+// writes them itself (tlsrecord TryWrite); members that read in bursts leave records
+// half written, which their writer goroutines finish. Every member still gets every
+// message exactly once and in order, whatever its size (up to 2 KB, several frames per
+// record when corked), and nobody is cut.
+func TestTLSDirectWritesInOrderToSlowReaders(t *testing.T) {
+	h, url := tlsHub(t, Config{MessageRate: 1e6, MessageBurst: 1e6, MaxConnsPerIP: 100,
+		SendQueueBytes: 64 << 20, SendQueueFrames: 1 << 20, WriteTimeout: 30 * time.Second})
+	const members, n = 12, 1500
+	cs := make([]*websocket.Conn, members)
+	for i := range cs {
+		cs[i] = dialTLS(t, url, 0)
+		expect(t, cs[i], "welcome")
+		if err := cs[i].WriteJSON(map[string]any{"type": "join", "room": "direct"}); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, cs[i], "history")
+	}
+	if got := sessionConns(h); got["*tlsrecord.Conn"] != members {
+		t.Fatalf("session connections %v", got)
+	}
+	// Small socket buffers on both ends, so that records are left half written.
+	for _, s := range h.sessions.List() {
+		rc, err := s.conn.(*tlsrecord.Conn).SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, 16<<10) })
+	}
+	for _, c := range cs {
+		_ = c.NetConn().(*tls.Conn).NetConn().(*net.TCPConn).SetReadBuffer(16 << 10)
+	}
+	content := func(i int) string { return fmt.Sprintf("m %d %s.", i, strings.Repeat("x", (i*7919)%1900)) }
+	go func() {
+		for i := range n {
+			if cs[0].WriteJSON(map[string]any{"type": "send", "room": "direct", "client_id": fmt.Sprint("d", i), "content": content(i)}) != nil {
+				return
+			}
+		}
+	}()
+	errc := make(chan error, members)
+	for k, c := range cs {
+		go func() {
+			_ = c.SetReadDeadline(time.Now().Add(60 * time.Second))
+			next := 0
+			for next < n {
+				var f map[string]any
+				if err := c.ReadJSON(&f); err != nil {
+					errc <- fmt.Errorf("member %d after %d messages: %w", k, next, err)
+					return
+				}
+				if f["type"] != "message" {
+					continue
+				}
+				got := f["message"].(map[string]any)["content"].(string)
+				if got != content(next) {
+					errc <- fmt.Errorf("member %d: message %d is %.20q…", k, next, got)
+					return
+				}
+				next++
+				if k%3 == 1 && next%50 == 0 {
+					time.Sleep(20 * time.Millisecond) // a reader in bursts: records pend
+				}
+			}
+			errc <- nil
+		}()
+	}
+	for range members {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h.sessions.Len() != members {
+		t.Fatalf("%d sessions left of %d", h.sessions.Len(), members)
+	}
+}

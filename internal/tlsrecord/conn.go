@@ -39,10 +39,12 @@ type Conn struct {
 
 	keyUpdate atomic.Bool // the peer asked for our KeyUpdate; sent before our next record
 
-	wmu    sync.Mutex
-	out    direction
-	werr   error
-	closed atomic.Bool
+	wmu      sync.Mutex
+	out      direction
+	werr     error
+	pend     *[]byte // pooled: a record TryWrite sealed and the socket did not take whole
+	pendData []byte  // its unwritten rest, written by Flush or the next Write first
+	closed   atomic.Bool
 }
 
 // maxUseless bounds consecutive records without application data (empty records,
@@ -240,7 +242,7 @@ func (c *Conn) sendAlert(desc uint8) {
 		return
 	}
 	defer c.wmu.Unlock()
-	if c.werr != nil {
+	if c.werr != nil || c.pend != nil { // an alert must not land inside a half-written record
 		return
 	}
 	level := byte(2)
@@ -261,6 +263,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 	defer c.wmu.Unlock()
 	if c.werr != nil {
 		return 0, c.werr
+	}
+	if err := c.flushLocked(); err != nil {
+		return 0, err
 	}
 	sent := 0
 	for sent < len(p) {
@@ -283,6 +288,29 @@ func (c *Conn) Write(p []byte) (int, error) {
 		sent += chunk
 	}
 	return sent, nil
+}
+
+// Flush writes what TryWrite left pending, blocking up to the write deadline.
+func (c *Conn) Flush() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.werr != nil {
+		return c.werr
+	}
+	return c.flushLocked()
+}
+
+func (c *Conn) flushLocked() error {
+	if c.pend == nil {
+		return nil
+	}
+	_, err := c.tcp.Write(c.pendData)
+	putBuf(c.pend)
+	c.pend, c.pendData = nil, nil
+	if err != nil {
+		c.werr = err // a record is half written: the stream cannot continue
+	}
+	return err
 }
 
 // sealLocked appends our pending KeyUpdate (then switches keys) and one data record.
