@@ -22,7 +22,7 @@ lint:
 
 test-go:
 	$(GO) test -race -count=1 -timeout 20m ./...
-	$(GO) test -count=1 -run 'TestWriteKeepsWriterStack' ./internal/tlsrecord/  # !race only: see stack_norace_test.go
+	$(GO) test -count=1 -run 'TestWriteKeepsWriterStack|TestTryWriteAllocatesNothing' ./internal/tlsrecord/  # !race only: see stack_norace_test.go
 	cd bench && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 10m ./...
 
 # A short fuzzing pass over every fuzz target (parsers and protocol decoders).

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+
+	"github.com/edge-server/edge/internal/wait"
 )
 
 // parkHub is a hub served over plain TCP or TLS, and a URL with a token for it.
@@ -35,17 +37,6 @@ func dialAny(t *testing.T, url string) *websocket.Conn {
 	return c
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // Members that only listen hold no reader goroutine between the frames they send, over
 // plain TCP and TLS 1.3 alike; every frame they send wakes them and is handled, every
 // message reaches every member once and in order, and they park again afterwards.
@@ -64,8 +55,8 @@ func TestIdleMembersParkWithoutGoroutines(t *testing.T) {
 				}
 				expect(t, cs[i], "history")
 			}
-			waitUntil(t, "every member parked", func() bool { return h.idle.Parked() == n })
-			waitUntil(t, "the goroutines of the joins gone", func() bool { return runtime.NumGoroutine()-before <= n/4 })
+			wait.Until(t, 15*time.Second, "every member parked", func() bool { return h.idle.Parked() == n })
+			wait.Until(t, 15*time.Second, "the goroutines of the joins gone", func() bool { return runtime.NumGoroutine()-before <= n/4 })
 			// Ten rounds: each member sends one message; everyone reads all of them.
 			for round := range 10 {
 				for i, c := range cs {
@@ -86,7 +77,7 @@ func TestIdleMembersParkWithoutGoroutines(t *testing.T) {
 					}
 				}
 			}
-			waitUntil(t, "every member parked again", func() bool { return h.idle.Parked() == n })
+			wait.Until(t, 15*time.Second, "every member parked again", func() bool { return h.idle.Parked() == n })
 		})
 	}
 }
@@ -108,7 +99,7 @@ func TestParkedSessionEnds(t *testing.T) {
 				}
 				expect(t, cs[i], "history")
 			}
-			waitUntil(t, "all parked", func() bool { return h.idle.Parked() == len(cs) })
+			wait.Until(t, 15*time.Second, "all parked", func() bool { return h.idle.Parked() == len(cs) })
 			// cs[0] keeps answering pings (its reader runs); the others end one way each.
 			go func() {
 				for {
@@ -133,7 +124,7 @@ func TestParkedSessionEnds(t *testing.T) {
 				_, _ = tcp(cs[3]).Write([]byte{23, 3}) // part of a record header
 			}
 			// cs[4] stays silent: it never answers a ping, and is killed while parked.
-			waitUntil(t, "the four ended sessions gone", func() bool { return h.sessions.Len() == 1 })
+			wait.Until(t, 15*time.Second, "the four ended sessions gone", func() bool { return h.sessions.Len() == 1 })
 			if p := h.idle.Parked(); p > 1 {
 				t.Fatalf("%d sessions still parked", p)
 			}
@@ -159,7 +150,7 @@ func TestShutdownWithParkedMembers(t *testing.T) {
 			}()
 		}
 	}
-	waitUntil(t, "all parked", func() bool { return h.idle.Parked() == n })
+	wait.Until(t, 15*time.Second, "all parked", func() bool { return h.idle.Parked() == n })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -207,11 +198,11 @@ func TestParkChurn(t *testing.T) {
 			}
 			// Members that are not read from may be closed as slow consumers only if their
 			// queue overflows, which a few messages do not: every live one stays.
-			waitUntil(t, "sessions to match the live members", func() bool { return h.sessions.Len() == len(live) })
-			waitUntil(t, "every live member parked", func() bool { return h.idle.Parked() == len(live) })
+			wait.Until(t, 15*time.Second, "sessions to match the live members", func() bool { return h.sessions.Len() == len(live) })
+			wait.Until(t, 15*time.Second, "every live member parked", func() bool { return h.idle.Parked() == len(live) })
 			// Writers of the last presence frames (a TLS session has one per delivery) end
 			// once their frames are in the socket.
-			waitUntil(t, "no more than 30 goroutines above the start", func() bool {
+			wait.Until(t, 15*time.Second, "no more than 30 goroutines above the start", func() bool {
 				return runtime.NumGoroutine()-before <= 30
 			})
 		})

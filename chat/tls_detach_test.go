@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
-	"github.com/valyala/fasthttp"
 
 	"github.com/edge-server/edge/internal/tlsrecord"
 )
@@ -20,31 +19,9 @@ import (
 // tlsHub serves a hub over TLS the way edge does (tls.NewListener, KeepHijackedConns).
 func tlsHub(t *testing.T, cfg Config) (*Hub, string) {
 	t.Helper()
-	cfg.Secret, cfg.KeepHijackedConns = benchSecret, true
-	h, err := New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &fasthttp.Server{Handler: h.Handler(), KeepHijackedConns: true}
-	go func() { _ = srv.Serve(tls.NewListener(ln, selfSigned(t))) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		_ = h.Shutdown(ctx)
-		_ = srv.ShutdownWithContext(ctx)
-	})
-	tok, _, _, err := h.id.issue(newAnonID(), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h, "wss://" + ln.Addr().String() + "/chat/ws?token=" + tok
+	cfg.KeepHijackedConns = true
+	h, addr := benchServerTLS(t, cfg, selfSigned(t))
+	return h, "wss://" + addr + "/chat/ws?token=" + benchToken(t, h)
 }
 
 func dialTLS(t *testing.T, url string, maxVersion uint16) *websocket.Conn {

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/edge-server/edge/internal/wait"
 )
 
 // pair is a loopback TCP connection: our end's descriptor and the peer.
@@ -62,17 +64,6 @@ func newPoller(t *testing.T) *Poller {
 	return p
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // What wakes a parked socket: data, a FIN, a reset — each exactly once, and nothing
 // before it happens.
 func TestWakesOnceOnDataFinAndReset(t *testing.T) {
@@ -96,7 +87,7 @@ func TestWakesOnceOnDataFinAndReset(t *testing.T) {
 				t.Fatal("woken before anything happened")
 			}
 			tc.do(pr.peer)
-			waitFor(t, "the wake-up", func() bool { return woken.Load() == 1 })
+			wait.Until(t, 5*time.Second, "the wake-up", func() bool { return woken.Load() == 1 })
 			_, _ = pr.peer.Write([]byte{1, 2, 3}) // more events must not wake it again
 			time.Sleep(20 * time.Millisecond)
 			if n := woken.Load(); n != 1 || p.Parked() != 0 {
@@ -141,7 +132,7 @@ func TestUnparkRacesWake(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	waitFor(t, "every connection decided", func() bool { return woken.Load()+unparked.Load() == int32(len(prs)) })
+	wait.Until(t, 5*time.Second, "every connection decided", func() bool { return woken.Load()+unparked.Load() == int32(len(prs)) })
 	time.Sleep(20 * time.Millisecond)
 	if w, u := woken.Load(), unparked.Load(); w+u != int32(len(prs)) || p.Parked() != 0 {
 		t.Fatalf("woken %d + unparked %d, want %d in all; %d still parked", w, u, len(prs), p.Parked())
@@ -186,7 +177,7 @@ func TestReusedDescriptorNumber(t *testing.T) {
 	for _, pr := range prs {
 		_, _ = pr.peer.Write([]byte{1})
 	}
-	waitFor(t, "every newcomer woken", func() bool { return woken.Load() == int32(len(prs)) })
+	wait.Until(t, 5*time.Second, "every newcomer woken", func() bool { return woken.Load() == int32(len(prs)) })
 	if oldWoken.Load() != 0 {
 		t.Fatalf("%d old owners woken", oldWoken.Load())
 	}
@@ -232,7 +223,7 @@ func TestManyParked(t *testing.T) {
 	for _, pr := range prs {
 		_, _ = pr.peer.Write([]byte{1})
 	}
-	waitFor(t, "all woken", func() bool { return p.Parked() == 0 })
+	wait.Until(t, 5*time.Second, "all woken", func() bool { return p.Parked() == 0 })
 	time.Sleep(20 * time.Millisecond)
 	for i := range counts {
 		if n := counts[i].Load(); n != 1 {

@@ -44,6 +44,7 @@ type Conn struct {
 	werr     error
 	pend     *[]byte // pooled: a record TryWrite sealed and the socket did not take whole
 	pendData []byte  // its unwritten rest, written by Flush or the next Write first
+	nb       nonBlocking
 	closed   atomic.Bool
 }
 
@@ -253,7 +254,7 @@ func (c *Conn) sendAlert(desc uint8) {
 	rec, err := c.out.seal(b[:0], typeAlert, []byte{level, desc})
 	c.werr = errClosed
 	if err == nil {
-		writeNow(c.tcp, rec)
+		c.writeNow(rec)
 	}
 }
 

@@ -82,6 +82,9 @@ type direction struct {
 	key       [maxKey]byte
 	secret    [maxSecret]byte
 	secretLen uint8
+	// nonceBuf holds the record's nonce: a local array would escape to the heap
+	// through the AEAD interface, one allocation per record.
+	nonceBuf [ivLen]byte
 }
 
 // set installs a traffic secret (RFC 8446 section 7.3) with the given next sequence number.

@@ -69,9 +69,8 @@ func (d *direction) seal(out []byte, typ byte, data []byte) ([]byte, error) {
 	out = append(out, typeApplicationData, 3, 3, byte(n>>8), byte(n))
 	out = append(out, data...)
 	out = append(out, typ)
-	var nonce [ivLen]byte
-	d.nonce(&nonce)
-	out = d.aead.Seal(out[:start], nonce[:], out[start:], out[start-headerLen:start])
+	d.nonce(&d.nonceBuf)
+	out = d.aead.Seal(out[:start], d.nonceBuf[:], out[start:], out[start-headerLen:start])
 	d.seq++
 	return out, nil
 }
@@ -87,9 +86,8 @@ func (d *direction) open(hdr, body []byte) (byte, []byte, error) {
 			return 0, nil, localAlert(alertInternalError, "%v", err)
 		}
 	}
-	var nonce [ivLen]byte
-	d.nonce(&nonce)
-	plain, err := d.aead.Open(body[:0], nonce[:], body, hdr)
+	d.nonce(&d.nonceBuf)
+	plain, err := d.aead.Open(body[:0], d.nonceBuf[:], body, hdr)
 	if err != nil {
 		return 0, nil, localAlert(alertBadRecordMAC, "record failed authentication")
 	}

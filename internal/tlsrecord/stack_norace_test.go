@@ -48,3 +48,21 @@ func TestWriteKeepsWriterStack(t *testing.T) {
 		}
 	}
 }
+
+// TestTryWriteAllocatesNothing: a direct write is made once per member of a fan-out, so
+// sealing and writing a frame must not allocate (the record buffers are pooled and the
+// raw write callback is bound once).
+func TestTryWriteAllocatesNothing(t *testing.T) {
+	p := newPair(t, 0)
+	c := p.detach(t)
+	go func() { _, _ = io.Copy(io.Discard, p.client) }()
+	frame := [][]byte{bytes.Repeat([]byte{'m'}, 200)}
+	c.TryWrite(frame)
+	if n := testing.AllocsPerRun(1000, func() {
+		if ok, _ := c.TryWrite(frame); !ok {
+			_ = c.Flush()
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations per TryWrite", n)
+	}
+}

@@ -62,6 +62,7 @@ func Detach(tc *tls.Conn) (*Conn, error) {
 	}
 	c.tcp = dup.(*net.TCPConn) // FileConn of a TCP socket is a *net.TCPConn
 	c.idle.init(c)
+	c.nb.init(c)
 	_ = tcp.Close()
 	return c, nil
 }

@@ -61,28 +61,55 @@ func (c *Conn) TryWrite(bufs [][]byte) (ok, pending bool) {
 	return true, true
 }
 
-// writeNonBlocking makes one write(2) of b that never waits: 0 when the socket's send
-// buffer is full.
-func (c *Conn) writeNonBlocking(b []byte) (int, error) {
+// nonBlocking is the socket's raw access for writes that never wait, bound once so that
+// a write allocates nothing (a fan-out makes one per member). Guarded by wmu.
+type nonBlocking struct {
+	rc  syscall.RawConn
+	fn  func(fd uintptr) bool
+	b   []byte
+	n   int
+	err error
+}
+
+func (w *nonBlocking) init(c *Conn) {
 	rc, err := c.tcp.SyscallConn()
+	if err != nil {
+		return // writeNonBlocking reports it
+	}
+	w.rc = rc
+	w.fn = w.writeFD
+}
+
+func (w *nonBlocking) writeFD(fd uintptr) bool {
+	for {
+		w.n, w.err = syscall.Write(int(fd), w.b)
+		if w.err != syscall.EINTR {
+			break
+		}
+	}
+	if w.err == syscall.EAGAIN {
+		w.n, w.err = 0, nil
+	}
+	return true // never wait
+}
+
+// writeNonBlocking makes one write(2) of b that never waits: 0 when the socket's send
+// buffer is full. c.wmu is held.
+func (c *Conn) writeNonBlocking(b []byte) (int, error) {
+	w := &c.nb
+	if w.rc == nil {
+		return 0, errClosed
+	}
+	w.b = b
+	err := w.rc.Write(w.fn)
+	n, werr := max(w.n, 0), w.err
+	w.b, w.n, w.err = nil, 0, nil
 	if err != nil {
 		return 0, err
 	}
-	var n int
-	var werr error
-	if err := rc.Write(func(fd uintptr) bool {
-		for {
-			n, werr = syscall.Write(int(fd), b)
-			if werr != syscall.EINTR {
-				break
-			}
-		}
-		if werr == syscall.EAGAIN {
-			n, werr = 0, nil
-		}
-		return true
-	}); err != nil {
-		return 0, err
-	}
-	return max(n, 0), werr
+	return n, werr
 }
+
+// writeNow writes b with one non-blocking write(2); whatever the socket does not take
+// at once is dropped (a last alert before the connection ends). c.wmu is held.
+func (c *Conn) writeNow(b []byte) { _, _ = c.writeNonBlocking(b) }
