@@ -16,7 +16,9 @@
 #                                           (default 2s: the joins' garbage included)
 #
 # edge runs pinned to BENCH_PROXY_CPU [1] with GOMAXPROCS=CHAT_EDGE_PROCS [1]; chatload on BENCH_LOAD_CPU
-# [0]; PostgreSQL is not pinned (it is part of what is measured). CHAT_LOAD_NICE=19 runs chatload
+# [0]; PostgreSQL is not pinned (it is part of what is measured; CHAT_PG_CPU=N pins it to core N,
+# e.g. beside chatload, so it cannot crowd edge's core). The durable run prints the CPU time
+# PostgreSQL used, so edge, chatload and PostgreSQL add up to the box. CHAT_LOAD_NICE=19 runs chatload
 # at that nice level: with BENCH_PIN=0 edge then has both cores while the 10,000 receivers
 # wait (as if they were on other machines); their kernel arrival times still say when
 # each frame reached them. BENCH_EDGE=/path/to/edge measures another build. Results:
@@ -67,7 +69,9 @@ as_pg() {
 }
 as_pg "$PGBIN/initdb" -D "$WORK/pg" -A trust -U postgres >"$WORK/initdb.log" 2>&1 ||
   die "initdb failed: $(tail -n 3 "$WORK/initdb.log")"
-pg_cmd=("$PGBIN/postgres" -D "$WORK/pg" -p "$PG_PORT" -k "$WORK/pgsock" -c listen_addresses=127.0.0.1 -c max_connections=200)
+pg_cmd=()
+[ -n "${CHAT_PG_CPU:-}" ] && pg_cmd=(taskset -c "$CHAT_PG_CPU")
+pg_cmd+=("$PGBIN/postgres" -D "$WORK/pg" -p "$PG_PORT" -k "$WORK/pgsock" -c listen_addresses=127.0.0.1 -c max_connections=200)
 if [ "$(id -u)" = 0 ]; then
   setpriv --reuid=postgres --regid=postgres --init-groups -- "${pg_cmd[@]}" >"$WORK/postgres.log" 2>&1 &
 else
@@ -154,9 +158,14 @@ if [[ ,$RUNS, == *,fanout,* ]]; then
 fi
 if [[ ,$RUNS, == *,durable,* ]]; then
   say "durable: $DURATION of $RATE msg/s offered by $DURABLE_CONNS senders in $DURABLE_ROOMS rooms"
+  pg_ticks=$(cpu_ticks "${PID[postgres]}")
   pin "$LOAD_CPU" "$WORK/bin/chatload" -url "$URL" -conns "$DURABLE_CONNS" -rooms "$DURABLE_ROOMS" \
     -senders "$DURABLE_CONNS" -rate "$RATE" -duration "$DURATION" -edge-pid "${PID[edge]}" \
     -json "$OUT/chat-durable.json"
+  pg_ticks=$(($(cpu_ticks "${PID[postgres]}") - pg_ticks))
+  acked=$(sed -n 's/^ *"acked": \([0-9]*\).*/\1/p' "$OUT/chat-durable.json")
+  say "durable: PostgreSQL used $(awk -v t="$pg_ticks" -v hz="$(getconf CLK_TCK)" -v n="${acked:-0}" \
+    'BEGIN{printf "%.2f s of CPU over the run (%.1f µs per acked message)", t/hz, n ? 1e6*t/hz/n : 0}')"
   save_chat_metrics durable
 fi
 rows=$(as_pg "$PGBIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d edge -tAc 'SELECT count(*) FROM messages' 2>/dev/null || echo "?")
