@@ -40,8 +40,8 @@ func decodeClientFrame(data []byte) (clientFrame, *Error) {
 		return f, errorf(CodeBadRequest, "frames are JSON objects")
 	}
 	if !decodeFast(data, &f) {
-		f = clientFrame{}
-		if err := json.Unmarshal(data, &f); err != nil {
+		var err error
+		if f, err = unmarshalClientFrame(data); err != nil {
 			return clientFrame{}, errorf(CodeBadRequest, "malformed JSON frame")
 		}
 	}
@@ -109,6 +109,15 @@ type (
 	}
 )
 
+// unmarshalClientFrame is the general decoder, for what decodeFast declines. It is a
+// function of its own so that only this path's frame escapes to the heap (through
+// encoding/json), not every frame decodeClientFrame returns.
+func unmarshalClientFrame(data []byte) (clientFrame, error) {
+	var f clientFrame
+	err := json.Unmarshal(data, &f)
+	return f, err
+}
+
 // encodeFrame marshals v as a complete WebSocket text frame, ready to be written as is
 // to any number of connections.
 func encodeFrame(v any) []byte {
@@ -121,11 +130,11 @@ func encodeFrame(v any) []byte {
 }
 
 func messageFrameFor(m *Message) []byte {
-	p, ok := appendMessageFrame(make([]byte, 0, 192+len(m.Content)), m)
+	b, ok := appendMessageFrame(newTextFrame(messageFrameSize(m)), m)
 	if !ok {
 		return encodeFrame(messageFrame{Type: "message", Room: m.Room, Message: m})
 	}
-	return textFrame(p)
+	return sealTextFrame(b)
 }
 
 // ackFrameFor builds {"type":"ack","client_id":…,"id":…} without reflection: acks are
@@ -135,13 +144,13 @@ func ackFrameFor(clientID string, id int64) []byte {
 	if !validID(clientID) {
 		return encodeFrame(ackFrame{Type: "ack", ClientID: clientID, ID: id})
 	}
-	p := make([]byte, 0, 48+len(clientID))
+	p := newTextFrame(48 + len(clientID))
 	p = append(p, `{"type":"ack","client_id":"`...)
 	p = append(p, clientID...)
 	p = append(p, `","id":`...)
 	p = strconv.AppendInt(p, id, 10)
 	p = append(p, '}')
-	return textFrame(p)
+	return sealTextFrame(p)
 }
 
 func errFrame(e *Error, clientID, room string) []byte {

@@ -13,6 +13,14 @@ import (
 // encode the same way (a time outside years 0–9999 or not in UTC) goes through
 // encoding/json.
 
+// messageFrameSize is what appendMessageFrame appends for m unless strings need
+// escaping: 210 bytes of names, punctuation, id and time at most, and the strings
+// (the room twice), with an eighth of the content more for escapes.
+func messageFrameSize(m *Message) int {
+	return 210 + 2*len(m.Room) + len(m.SenderID) + len(m.Nickname) + len(m.Avatar) +
+		len(m.ClientID) + len(m.Content) + len(m.Content)/8
+}
+
 func appendMessageFrame(b []byte, m *Message) ([]byte, bool) {
 	if m.CreatedAt.Location() != time.UTC || m.CreatedAt.Year() < 0 || m.CreatedAt.Year() > 9999 {
 		return b, false

@@ -39,7 +39,7 @@ func decodeFast(data []byte, f *clientFrame) bool {
 		switch string(key) {
 		case "type":
 			bit = 1
-			ok = p.stringField(&f.Type)
+			ok = p.typeField(&f.Type)
 		case "room":
 			bit = 2
 			ok = p.stringField(&f.Room)
@@ -129,6 +129,26 @@ func (p *fastParser) stringField(dst *string) bool {
 		*dst = string(s)
 	}
 	return ok
+}
+
+// typeField is stringField for "type", whose known values are constants (no
+// allocation per frame); another value is copied as any string is.
+func (p *fastParser) typeField(dst *string) bool {
+	s, ok := p.plainString()
+	if !ok {
+		return false
+	}
+	switch string(s) {
+	case "send":
+		*dst = "send"
+	case "join":
+		*dst = "join"
+	case "leave":
+		*dst = "leave"
+	default:
+		*dst = string(s)
+	}
+	return true
 }
 
 // integer reads a JSON number that is a plain integer fitting int64.

@@ -105,6 +105,26 @@ func appendFrame(dst []byte, op byte, payload []byte) []byte {
 	return wsproto.AppendFrame(dst, op, payload)
 }
 
+// maxServerHeader is the longest header of a frame edge sends: unmasked, with a
+// 64-bit length.
+const maxServerHeader = 10
+
+// newTextFrame starts a text frame built in place, in one allocation (the frames of
+// every message and ack): append the payload to what it returns, then sealTextFrame.
+func newTextFrame(payloadCap int) []byte {
+	return make([]byte, maxServerHeader, maxServerHeader+payloadCap)
+}
+
+// sealTextFrame writes the header just before the payload appended to b (which came
+// from newTextFrame) and returns the whole frame.
+func sealTextFrame(b []byte) []byte {
+	var h [maxServerHeader]byte
+	hdr := wsproto.AppendHeader(h[:0], opText, len(b)-maxServerHeader, nil)
+	start := maxServerHeader - len(hdr)
+	copy(b[start:], hdr)
+	return b[start:]
+}
+
 func textFrame(payload []byte) []byte {
 	return appendFrame(make([]byte, 0, len(payload)+10), opText, payload)
 }
