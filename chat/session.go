@@ -118,6 +118,28 @@ func (s *session) Read(p []byte) (int, error) {
 	return c, err
 }
 
+// frameBuffered reports whether the rest of the frame whose header is s.hdr[:2] is in
+// the read-ahead buffer already, so that reading it cannot block.
+func (s *session) frameBuffered() bool {
+	if s.ahead == nil || len(s.prefix) > 0 {
+		return false
+	}
+	b := (*s.ahead)[s.aheadPos:s.aheadEnd]
+	ext := wsproto.ExtLenBytes(s.hdr[1])
+	if len(b) < ext {
+		return false
+	}
+	n := wsproto.PayloadLen(s.hdr[1], b[:ext])
+	if !wsproto.ValidLen(n) {
+		return false // refused by readFrameRest before it reads on
+	}
+	need := uint64(ext) + n
+	if s.hdr[1]&0x80 != 0 {
+		need += 4 // the mask key
+	}
+	return uint64(len(b)) >= need
+}
+
 // readAheadSize is one pooled buffer class (bufPools).
 const readAheadSize = 2048
 
@@ -165,8 +187,11 @@ func (s *session) runReader(woken bool) {
 func (s *session) read(woken bool) (parked bool) {
 	cfg := &s.h.cfg
 	for first := true; ; first = false {
-		// Idle wait: no deadline (liveness is the pinger's job).
-		s.busy = false
+		// Idle wait: no deadline (liveness is the pinger's job). A reader the poller
+		// just woke knows bytes are waiting, so its header read goes through the
+		// read-ahead buffer too: one syscall usually takes the whole frame, and no
+		// buffer is held while blocked.
+		s.busy = first && woken
 		if !(first && woken) && s.parkIdle() {
 			return true
 		}
@@ -176,7 +201,9 @@ func (s *session) read(woken bool) (parked bool) {
 		s.busy = true
 		s.lastRead.Store(time.Now().UnixNano())
 		closing := s.isClosing()
-		if !closing {
+		// The rest of a frame must come within FrameTimeout, unless it is here already.
+		deadline := !closing && !s.frameBuffered()
+		if deadline {
 			_ = s.conn.SetReadDeadline(time.Now().Add(cfg.FrameTimeout))
 		}
 		f, err := readFrameRest(s, &s.hdr, cfg.MaxFrameBytes)
@@ -192,7 +219,9 @@ func (s *session) read(woken bool) (parked bool) {
 			}
 			continue
 		}
-		_ = s.conn.SetReadDeadline(time.Time{})
+		if deadline {
+			_ = s.conn.SetReadDeadline(time.Time{})
+		}
 		act := s.h.process(s, f)
 		putBuf(f.pooled)
 		if s.sent {

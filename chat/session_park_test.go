@@ -12,6 +12,7 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"github.com/edge-server/edge/internal/wait"
+	"github.com/edge-server/edge/internal/wsproto"
 )
 
 // parkHub is a hub served over plain TCP or TLS, and a URL with a token for it.
@@ -207,4 +208,62 @@ func TestParkChurn(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A parked member's reader is woken with bytes waiting and reads the frame in one go,
+// without the frame deadline; a frame that is not all there yet still gets it. So a
+// frame split over two writes is served, and one that stops halfway is cut after
+// FrameTimeout (the pinger is far off), not kept open by the read-ahead path.
+func TestParkedMemberFrameDeadline(t *testing.T) {
+	const frameTimeout = 400 * time.Millisecond
+	h, url := parkHub(t, Config{MessageRate: 1e6, MessageBurst: 1e6, MaxConnsPerIP: 1000,
+		PingInterval: time.Minute, FrameTimeout: frameTimeout}, false)
+	c := dialAny(t, url)
+	expect(t, c, "welcome")
+	if err := c.WriteJSON(map[string]any{"type": "join", "room": "stall"}); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, c, "history")
+	raw := c.NetConn()
+	send := func(clientID string) []byte {
+		p := []byte(`{"type":"send","room":"stall","content":"hi","client_id":"` + clientID + `"}`)
+		return wsproto.AppendMaskedFrame(nil, opText, p, [4]byte{1, 2, 3, 4})
+	}
+	parked := func() {
+		wait.Until(t, 10*time.Second, "the member parked", func() bool { return h.idle.Parked() == 1 })
+	}
+
+	parked()
+	if _, err := raw.Write(send("whole")); err != nil { // one write: read in one go
+		t.Fatal(err)
+	}
+	expect(t, c, "ack")
+
+	parked()
+	f := send("split")
+	if _, err := raw.Write(f[:5]); err != nil { // header and part of the mask key
+		t.Fatal(err)
+	}
+	time.Sleep(frameTimeout / 4)
+	if _, err := raw.Write(f[5:]); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, c, "ack")
+
+	parked()
+	f = send("stalled")
+	if _, err := raw.Write(f[:len(f)-10]); err != nil { // all but the last 10 bytes, then nothing
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_ = raw.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, _, err := c.ReadMessage(); err != nil {
+			break
+		}
+	}
+	if d := time.Since(start); d < frameTimeout*3/4 || d > frameTimeout+3*time.Second {
+		t.Fatalf("a frame stalled halfway was cut after %v, want about %v", d, frameTimeout)
+	}
+	wait.Until(t, 5*time.Second, "the session gone", func() bool { return h.sessions.Len() == 0 })
 }
