@@ -65,7 +65,7 @@ func TestSealTextFrameMatchesTextFrame(t *testing.T) {
 func TestHotFramesAllocateOnce(t *testing.T) {
 	m := Message{ID: 123456789, Room: "lobby-with-a-longer-name", SenderID: "u_3f2a9c1d0e8b7a6f5c4d3e2f",
 		Nickname: "Quiet Otter from the Hills", Avatar: "/chat/avatars/3f2a9c1d0e8b7a6f.svg",
-		Content: "a plain message of some length, as people write them in a chat room",
+		Content:   "a plain message of some length, as people write them in a chat room",
 		CreatedAt: time.Date(2026, 12, 1, 20, 0, 0, 123456789, time.UTC), ClientID: "c-1764619200123456789-42"}
 	if n := testing.AllocsPerRun(200, func() { _ = messageFrameFor(&m) }); n != 1 {
 		t.Errorf("messageFrameFor: %v allocations, want 1", n)

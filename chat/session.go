@@ -118,6 +118,24 @@ func (s *session) Read(p []byte) (int, error) {
 	return c, err
 }
 
+// readHeader reads the two bytes every frame header starts with. A reader the poller
+// has just woken knows bytes are waiting, so its first read goes through the read-ahead
+// buffer: one syscall usually takes the whole frame. Any further read (half a header,
+// then silence) is a direct one, so a reader blocked there holds no buffer.
+func (s *session) readHeader(woken bool) error {
+	s.busy = woken
+	n, err := s.Read(s.hdr[:2])
+	s.busy = false
+	if n == 2 {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = io.ReadFull(s, s.hdr[n:2])
+	return err
+}
+
 // frameBuffered reports whether the rest of the frame whose header is s.hdr[:2] is in
 // the read-ahead buffer already, so that reading it cannot block.
 func (s *session) frameBuffered() bool {
@@ -187,15 +205,11 @@ func (s *session) runReader(woken bool) {
 func (s *session) read(woken bool) (parked bool) {
 	cfg := &s.h.cfg
 	for first := true; ; first = false {
-		// Idle wait: no deadline (liveness is the pinger's job). A reader the poller
-		// just woke knows bytes are waiting, so its header read goes through the
-		// read-ahead buffer too: one syscall usually takes the whole frame, and no
-		// buffer is held while blocked.
-		s.busy = first && woken
+		// Idle wait: no deadline (liveness is the pinger's job).
 		if !(first && woken) && s.parkIdle() {
 			return true
 		}
-		if _, err := io.ReadFull(s, s.hdr[:2]); err != nil {
+		if err := s.readHeader(first && woken); err != nil {
 			return false
 		}
 		s.busy = true

@@ -212,8 +212,9 @@ func TestParkChurn(t *testing.T) {
 
 // A parked member's reader is woken with bytes waiting and reads the frame in one go,
 // without the frame deadline; a frame that is not all there yet still gets it. So a
-// frame split over two writes is served, and one that stops halfway is cut after
-// FrameTimeout (the pinger is far off), not kept open by the read-ahead path.
+// frame split over two writes (in its header or after it) is served, and one that
+// stops halfway is cut after FrameTimeout (the pinger is far off), not kept open by the
+// read-ahead path.
 func TestParkedMemberFrameDeadline(t *testing.T) {
 	const frameTimeout = 400 * time.Millisecond
 	h, url := parkHub(t, Config{MessageRate: 1e6, MessageBurst: 1e6, MaxConnsPerIP: 1000,
@@ -246,6 +247,17 @@ func TestParkedMemberFrameDeadline(t *testing.T) {
 	}
 	time.Sleep(frameTimeout / 4)
 	if _, err := raw.Write(f[5:]); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, c, "ack")
+
+	parked()
+	f = send("halfheader")
+	if _, err := raw.Write(f[:1]); err != nil { // one byte of the header wakes the reader
+		t.Fatal(err)
+	}
+	time.Sleep(frameTimeout / 4)
+	if _, err := raw.Write(f[1:]); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, c, "ack")
