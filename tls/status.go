@@ -154,20 +154,30 @@ func (m *Manager) onEvent(ctx context.Context, event string, data map[string]any
 		})
 		m.log.Info("requesting certificate", zap.String("host", name), zap.Bool("renewal", renewal))
 	case "cert_obtained":
+		// Each outcome is logged before the status changes: whoever sees the new status
+		// (edge status, a test) finds the event in the log as well.
 		issuer, _ := data["issuer"].(string)
-		m.book.update(name, func(st *CertStatus) {
-			st.State = StateValid
-			st.Error, st.LastError = "", time.Time{}
-		})
 		msg := "certificate obtained"
 		if renewal {
 			msg = "certificate renewed"
 		}
 		m.log.Info(msg, zap.String("host", name), zap.String("ca", issuer))
+		m.book.update(name, func(st *CertStatus) {
+			st.State = StateValid
+			st.Error, st.LastError = "", time.Time{}
+		})
 	case "cert_failed":
 		err, _ := data["error"].(error)
 		if err == nil {
 			err = errors.New("unknown error")
+		}
+		switch {
+		case m.ctx.Err() != nil || ctx.Err() != nil:
+			m.log.Info("certificate request abandoned at shutdown", zap.String("host", name))
+		case renewal:
+			m.log.Error("could not renew certificate; will retry", zap.String("host", name), zap.Error(err))
+		default:
+			m.log.Error("could not obtain certificate; will retry", zap.String("host", name), zap.Error(err))
 		}
 		m.book.update(name, func(st *CertStatus) {
 			if st.State != StateValid {
@@ -175,15 +185,6 @@ func (m *Manager) onEvent(ctx context.Context, event string, data map[string]any
 			}
 			st.Error, st.LastError = err.Error(), time.Now()
 		})
-		if m.ctx.Err() != nil || ctx.Err() != nil {
-			m.log.Info("certificate request abandoned at shutdown", zap.String("host", name))
-			return nil
-		}
-		msg := "could not obtain certificate; will retry"
-		if renewal {
-			msg = "could not renew certificate; will retry"
-		}
-		m.log.Error(msg, zap.String("host", name), zap.Error(err))
 	case "cached_managed_cert":
 		sans, _ := data["sans"].([]string)
 		m.log.Debug("certificate loaded", zap.Strings("names", sans))
