@@ -234,36 +234,31 @@ func TestParkedMemberFrameDeadline(t *testing.T) {
 		wait.Until(t, 10*time.Second, "the member parked", func() bool { return h.idle.Parked() == 1 })
 	}
 
-	parked()
-	if _, err := raw.Write(send("whole")); err != nil { // one write: read in one go
-		t.Fatal(err)
+	// Each frame is written in two parts, the second frameTimeout/4 after the first.
+	for _, tc := range []struct {
+		clientID string
+		at       int // bytes in the first write; 0: one write
+	}{
+		{"whole", 0},      // read in one go
+		{"split", 5},      // header and part of the mask key
+		{"halfheader", 1}, // one byte of the header wakes the reader
+	} {
+		parked()
+		f := send(tc.clientID)
+		if tc.at > 0 {
+			if _, err := raw.Write(f[:tc.at]); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(frameTimeout / 4)
+		}
+		if _, err := raw.Write(f[tc.at:]); err != nil {
+			t.Fatal(err)
+		}
+		expect(t, c, "ack")
 	}
-	expect(t, c, "ack")
 
 	parked()
-	f := send("split")
-	if _, err := raw.Write(f[:5]); err != nil { // header and part of the mask key
-		t.Fatal(err)
-	}
-	time.Sleep(frameTimeout / 4)
-	if _, err := raw.Write(f[5:]); err != nil {
-		t.Fatal(err)
-	}
-	expect(t, c, "ack")
-
-	parked()
-	f = send("halfheader")
-	if _, err := raw.Write(f[:1]); err != nil { // one byte of the header wakes the reader
-		t.Fatal(err)
-	}
-	time.Sleep(frameTimeout / 4)
-	if _, err := raw.Write(f[1:]); err != nil {
-		t.Fatal(err)
-	}
-	expect(t, c, "ack")
-
-	parked()
-	f = send("stalled")
+	f := send("stalled")
 	if _, err := raw.Write(f[:len(f)-10]); err != nil { // all but the last 10 bytes, then nothing
 		t.Fatal(err)
 	}
